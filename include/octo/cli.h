@@ -23,6 +23,7 @@ enum octo_cli_result {
 	OCTO_CLI_OK = 0,
 	OCTO_CLI_USAGE = 1,   /* wrong arguments: the core prints the usage line */
 	OCTO_CLI_FAIL = 2,    /* the command failed: the handler printed why */
+	OCTO_CLI_UNKNOWN = 3, /* no such command (set by the core, never by a handler) */
 };
 
 struct octo_cli_cmd {

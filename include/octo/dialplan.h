@@ -10,9 +10,12 @@
  *   same  => n(out),Dial(${CALLED},30)
  *   exten => default,1,Hangup(UNALLOCATED)
  *
- * Matching (see pattern.h): the procedure's own entries, most specific
- * first; then its `default`; then the included procedures in order (each
- * with the same rule).
+ * Matching (see pattern.h), in two passes:
+ *   1. the procedure's own entries, most specific first; then the entries of
+ *      the included procedures, in order (depth first, same rule);
+ *   2. only when nothing matched anywhere: the nearest `default` -- the
+ *      procedure's own, else the first one found through its includes.
+ * So `default` never hides an entry of an included procedure.
  *
  * Each call running dialplan has a thread of its own (octo_pbx_start), so
  * an application is straight-line code that may block on its channel.

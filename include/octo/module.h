@@ -44,6 +44,7 @@ enum octo_module_flags {
 };
 
 struct octo_module;
+struct octo_diags;
 
 struct octo_module_info {
 	unsigned abi;            /* OCTO_MODULE_ABI; the loader refuses a mismatch */
@@ -51,7 +52,13 @@ struct octo_module_info {
 	const char *description;
 	int (*load)(struct octo_module *self);
 	int (*unload)(struct octo_module *self);   /* may be NULL */
-	int (*reload)(struct octo_module *self);   /* may be NULL: nothing to reload; 0 or OCTO_E* */
+	/* Re-reads the module's config atomically: on any error the running config
+	 * stays and every problem is added to `diags` (file:line). 0 or OCTO_ECONFIG.
+	 * May be NULL: nothing to reload. */
+	int (*reload)(struct octo_module *self, struct octo_diags *diags);
+	/* Checks the module's config files in `config_dir` without loading
+	 * (octo -t), adding every problem to `diags`; 0 or OCTO_ECONFIG. May be NULL. */
+	int (*check)(const char *config_dir, struct octo_diags *diags);
 	const char *requires;    /* "res_rtp,res_cdr": loaded first, referenced while loaded */
 	const char *optional;    /* ordered first only when present */
 	unsigned flags;
