@@ -493,6 +493,21 @@ static void cli_lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/* Edit distance where swapping two neighbours ("hlep") counts as one edit. */
+static unsigned cli_distance(const char *a, const char *b)
+{
+	unsigned d = octo_edit_distance(a, b);
+	size_t i = 0;
+
+	if (d != 2 || strlen(a) != strlen(b))
+		return d;
+	while (a[i] == b[i])
+		i++;
+	if (a[i + 1] && a[i] == b[i + 1] && a[i + 1] == b[i] && strcmp(a + i + 2, b + i + 2) == 0)
+		return 1;
+	return d;
+}
+
 /* The registered command closest to the typed words, or NULL (a copy). The
  * typed words are compared with as many words of each command. */
 static char *cli_suggest(int argc, char **argv)
@@ -521,8 +536,8 @@ static char *cli_suggest(int argc, char **argv)
 		lname = octo_strdup(name);
 		lname[end - name] = '\0';
 		cli_lower(lname);
-		d = octo_edit_distance(typed.s, lname);
-		limit = 2 + (unsigned)(strlen(lname) / 6);
+		d = cli_distance(typed.s, lname);
+		limit = strlen(lname) < 6 ? 1 : (unsigned)(strlen(lname) / 3);
 		free(lname);
 		/* The closest wins; on a tie, the one that explains more typed words. */
 		if (d <= limit && (d < best || (d == best && take > best_take))) {

@@ -176,10 +176,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		for (const struct octo_cfg_section *s = octo_cfg_first(cfg); s; s = octo_cfg_next(s)) {
 			FZ_CHECK(!s->is_template);
-			for (const struct octo_cfg_var *v = s->vars; v; v = v->next) {
+			size_t n = 0;
+
+			for (const struct octo_cfg_var *v = s->vars; v; v = v->next, n++) {
 				FZ_CHECK(v->name[0] != '\0');
-				FZ_CHECK(octo_cfg_var_find(s, v->name) != NULL);
-				FZ_CHECK(octo_cfg_value(cfg, s->name, v->name) != NULL);
+				/* lookups walk the section: keep the harness linear */
+				if (n < 64) {
+					FZ_CHECK(octo_cfg_var_find(s, v->name) != NULL);
+					FZ_CHECK(octo_cfg_value(cfg, s->name, v->name) != NULL);
+				}
 				FZ_CHECK(octo_edit_distance(v->name, v->name) == 0);
 				octo_edit_distance(v->name, "secret");
 				fz_values(v->value);

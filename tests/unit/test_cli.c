@@ -838,14 +838,13 @@ static int client_frame(int fd, struct client_buf *b, int timeout_ms)
 	}
 }
 
-/* Runs a command over the socket; collects output and log lines. */
-static int client_command(int fd, int type, const char *line, struct octo_cli_str *output,
-			  struct octo_cli_str *logs)
+/* Reads one answer: collects output and log lines up to its END frame.
+ * Returns the status, or -1. */
+static int client_answer(int fd, struct client_buf *b, struct octo_cli_str *output,
+			 struct octo_cli_str *logs)
 {
-	struct client_buf *b = calloc(1, sizeof(*b));
 	int status = -1;
 
-	client_send(fd, type, line);
 	for (;;) {
 		int t = client_frame(fd, b, 3000);
 
@@ -864,6 +863,18 @@ static int client_command(int fd, int type, const char *line, struct octo_cli_st
 		}
 	}
 	octo_cli_str_add(output, "", 0);
+	return status;
+}
+
+/* Runs a command over the socket on a fresh connection buffer. */
+static int client_command(int fd, int type, const char *line, struct octo_cli_str *output,
+			  struct octo_cli_str *logs)
+{
+	struct client_buf *b = calloc(1, sizeof(*b));
+	int status;
+
+	client_send(fd, type, line);
+	status = client_answer(fd, b, output, logs);
 	octo_cli_str_free(&b->payload);
 	free(b);
 	return status;
@@ -993,6 +1004,7 @@ OCTO_TEST(server_closes_only_a_malformed_connection)
 OCTO_TEST(server_survives_a_console_leaving_mid_command)
 {
 	struct octo_cli_str out = { 0 };
+	struct client_buf *b;
 	int fd;
 
 	OCTO_CHECK_INT_EQ(server_up(), 0);
@@ -1001,23 +1013,17 @@ OCTO_TEST(server_survives_a_console_leaving_mid_command)
 		client_send(fd, OCTO_CLI_F_COMMAND, "srvtest slow");
 		close(fd);
 	}
-	/* Several requests in one write are served one after the other. */
+	/* Several requests are served one after the other, in order. */
 	fd = client_connect();
 	client_send(fd, OCTO_CLI_F_COMMAND, "srvtest slow");
-	OCTO_CHECK_INT_EQ(client_command(fd, OCTO_CLI_F_COMMAND, "help help", &out, NULL),
-			  OCTO_CLI_OK);
-	/* The first answer ("slow done") came before the second. */
+	client_send(fd, OCTO_CLI_F_COMMAND, "help help");
+	b = calloc(1, sizeof(*b));
+	OCTO_CHECK_INT_EQ(client_answer(fd, b, &out, NULL), OCTO_CLI_OK);
 	OCTO_CHECK_STR_EQ(out.s, "slow done\n");
 	out.len = 0;
-	{
-		struct client_buf *b = calloc(1, sizeof(*b));
-
-		while (client_frame(fd, b, 3000) == OCTO_CLI_F_OUTPUT)
-			octo_cli_str_add(&out, b->payload.s, b->payload.len);
-		octo_cli_str_add(&out, "", 0);
-		octo_cli_str_free(&b->payload);
-		free(b);
-	}
+	OCTO_CHECK_INT_EQ(client_answer(fd, b, &out, NULL), OCTO_CLI_OK);
+	octo_cli_str_free(&b->payload);
+	free(b);
 	OCTO_CHECK_CONTAINS(out.s, "Usage:   help [command words]\n");
 	octo_cli_str_free(&out);
 	close(fd);
