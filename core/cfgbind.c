@@ -23,9 +23,9 @@
 
 #include "octo/config.h"
 
-#define BIND_CLEAN 104   /* buffer for a quoted text in a message */
-#define BIND_PHRASE 512  /* buffer for an error phrase built on the fly */
-#define BIND_SUGGEST 3   /* "did you mean" names at most this many keys */
+#define BIND_CLEAN 104  /* buffer for a quoted text in a message */
+#define BIND_PHRASE 512 /* buffer for an error phrase built on the fly */
+#define BIND_SUGGEST 3  /* "did you mean" names at most this many keys */
 
 static void *bind_xcalloc(size_t n, size_t size)
 {
@@ -89,13 +89,10 @@ const char *octo_cfg_parse_bool(const char *text, bool *out)
 
 static const struct {
 	const char *name;
-	unsigned long long sec, ms;  /* multiplier; 0: not a unit in that mode */
+	unsigned long long sec, ms; /* multiplier; 0: not a unit in that mode */
 } bind_units[] = {
-	{ "d", 86400, 86400000 },
-	{ "h", 3600, 3600000 },
-	{ "m", 60, 60000 },
-	{ "s", 1, 1000 },
-	{ "ms", 0, 1 },
+	{ "d", 86400, 86400000 }, { "h", 3600, 3600000 }, { "m", 60, 60000 },
+	{ "s", 1, 1000 },         { "ms", 0, 1 },
 };
 
 /* "90", "90s", "15m", "2h", "1d", "1h30m" (seconds); "500", "250ms", "2s", "1s500ms" (ms).
@@ -509,7 +506,7 @@ static void bind_unknown(struct octo_diags *d, const char *where, const struct o
 			continue;
 		dist = octo_edit_distance(v->name, opts[i].key);
 		if (dist > limit || dist * 2 > klen)
-			continue;  /* too far, or more than half of the key changed */
+			continue; /* too far, or more than half of the key changed */
 		for (pos = nbest; pos > 0 && bestd[pos - 1] > dist; pos--)
 			;
 		if (pos >= BIND_SUGGEST)
@@ -530,7 +527,9 @@ static void bind_unknown(struct octo_diags *d, const char *where, const struct o
 			char ob[BIND_CLEAN];
 
 			off += (size_t)snprintf(hint + off, sizeof(hint) - off, "%s\"%s\"",
-						j == 0 ? " " : j == nbest - 1 ? " or " : ", ",
+						j == 0           ? " "
+						: j == nbest - 1 ? " or "
+								 : ", ",
 						bind_clean(ob, opts[best[j]].key));
 		}
 		snprintf(hint + off, sizeof(hint) - off, "?)");
@@ -649,15 +648,12 @@ void octo_cfg_unbind(const struct octo_cfg_opt *opts, void *out)
 			*p = NULL;
 			break;
 		}
-		case OCTO_CFG_T_LIST:
-			bind_list_free(field);
-			break;
+		case OCTO_CFG_T_LIST: bind_list_free(field); break;
 		case OCTO_CFG_T_CUSTOM:
 			if (opt->free)
 				opt->free(field);
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 }

@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "octo/cdr.h"
 #include "octo/channel.h"
 #include "octo/cli.h"
 #include "octo/log.h"
@@ -331,6 +332,12 @@ void octo_chan_hangup(struct octo_channel *chan, int cause)
 	octo_chan_step(chan, "hangup: %s (%d)", octo_cause_name(chan->cause), chan->cause);
 	octo_container_unlink(chan_by_name, chan);
 	octo_container_unlink(chan_by_id, chan);
+	{
+		struct octo_cdr cdr;
+
+		octo_cdr_from_channel(chan, &cdr);
+		octo_cdr_post(&cdr);
+	}
 	chan_to_history(chan);
 	octo_main_channel_gone();
 }

@@ -140,10 +140,12 @@ extern size_t octo_loader_module_names(char ***names);
 
 /* ---------------------------------------------------------------- console */
 /* The client side, for main.c. `command` NULL: an interactive console (line
- * editing, history, completion, live log at `verbose`); otherwise runs one
- * command, prints its answer (JSON when `json`) and, when verbose > 0, log
- * lines to stderr meanwhile. Returns the process exit status: 0 ok,
- * 1 failed/usage/unknown, 2 cannot connect. */
+ * editing, history, completion, live log lines at verbosity `verbose`, e.g.
+ * 3); with stdin not a terminal, commands are read line by line without a
+ * prompt. Otherwise runs one command and prints its answer (JSON when
+ * `json`) and no log line (`verbose` is then unused). Returns the process
+ * exit status: 0 ok, 1 failed/usage/unknown (or the connection was lost),
+ * 2 cannot connect. */
 int octo_console_run(const char *socket_path, const char *command, bool json, int verbose);
 
 #endif

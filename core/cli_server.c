@@ -381,6 +381,20 @@ static void srv_conn_events(struct srv_conn *conn, bool busy, size_t queued)
 	}
 }
 
+/* Queues the "[N log lines dropped]" note, if any is due; object lock held. */
+static void srv_conn_note_dropped(struct srv_conn *conn)
+{
+	char note[64];
+	int n;
+
+	if (!conn->dropped)
+		return;
+	n = snprintf(note, sizeof(note), "[%lu log line%s dropped]", conn->dropped,
+		     conn->dropped == 1 ? "" : "s");
+	octo_cli_frame_add(&conn->wq, OCTO_CLI_F_LOG, note, (size_t)n);
+	conn->dropped = 0;
+}
+
 /* Loop thread: writes what is queued, adds a pending "dropped" note, then
  * serves requests already read. */
 static void srv_conn_flush(struct srv_conn *conn)
@@ -418,14 +432,7 @@ static void srv_conn_flush(struct srv_conn *conn)
 		}
 		if (!conn->dropped || conn->wq.len - conn->woff > SRV_LOG_BACKLOG / 2)
 			break;
-		{
-			char note[64];
-			int n = snprintf(note, sizeof(note), "[%lu log line%s dropped]",
-					 conn->dropped, conn->dropped == 1 ? "" : "s");
-
-			octo_cli_frame_add(&conn->wq, OCTO_CLI_F_LOG, note, (size_t)n);
-			conn->dropped = 0;
-		}
+		srv_conn_note_dropped(conn);
 	}
 	busy = conn->busy;
 	queued = conn->wq.len - conn->woff;
@@ -479,8 +486,11 @@ static void srv_job_run(void *data)
 		octo_cli_out_free(out);
 	}
 	octo_obj_lock(conn);
-	if (!conn->closed)
+	if (!conn->closed) {
+		/* Say that log lines were lost before the answer they preceded. */
+		srv_conn_note_dropped(conn);
 		octo_cli_str_add(&conn->wq, frames.s, frames.len);
+	}
 	conn->busy = false;
 	octo_obj_unlock(conn);
 	srv_wake(conn);

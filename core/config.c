@@ -28,14 +28,14 @@
 
 #include "octo/config.h"
 
-#define CFG_MAX_LINE 65536                   /* bytes in one line, without its end */
-#define CFG_MAX_DEPTH 16                     /* nested #include levels */
-#define CFG_MAX_FILES 1024                   /* files opened by one load */
-#define CFG_MAX_BYTES (64u * 1024u * 1024u)  /* bytes read by one load */
-#define CFG_MAX_ERRORS 200                   /* then parsing stops */
-#define CFG_MAX_VARS 1000000                 /* keys in a tree, inherited copies included */
+#define CFG_MAX_LINE 65536                  /* bytes in one line, without its end */
+#define CFG_MAX_DEPTH 16                    /* nested #include levels */
+#define CFG_MAX_FILES 1024                  /* files opened by one load */
+#define CFG_MAX_BYTES (64u * 1024u * 1024u) /* bytes read by one load */
+#define CFG_MAX_ERRORS 200                  /* then parsing stops */
+#define CFG_MAX_VARS 1000000                /* keys in a tree, inherited copies included */
 #define CFG_CHUNK 16384
-#define CFG_CLEAN 104                        /* buffer for a quoted text in a message */
+#define CFG_CLEAN 104 /* buffer for a quoted text in a message */
 
 /* ---------------------------------------------------------------- memory */
 static void *cfg_xrealloc(void *p, size_t n)
@@ -56,14 +56,14 @@ struct cfg_chunk {
 };
 
 struct cfg_sec {
-	struct octo_cfg_section pub;  /* first: the public part */
+	struct octo_cfg_section pub; /* first: the public part */
 	struct octo_cfg_var *tail;
 };
 
 struct cfg_full {
-	struct octo_cfg pub;          /* first: the public part */
+	struct octo_cfg pub; /* first: the public part */
 	struct cfg_chunk *chunks;
-	struct cfg_sec **table;       /* open addressing on the section name */
+	struct cfg_sec **table; /* open addressing on the section name */
 	size_t table_size, nsections;
 	struct octo_cfg_section *tail;
 	size_t nvars;
@@ -138,7 +138,10 @@ static OCTO_PRINTF(5, 0) void cfg_diags_vadd(struct octo_diags *d, enum octo_dia
 		d->items = cfg_xrealloc(d->items, d->cap * sizeof(*d->items));
 	}
 	d->items[d->count++] = (struct octo_diag){
-		.severity = sev, .file = octo_strdup(file), .line = line, .message = msg,
+		.severity = sev,
+		.file = octo_strdup(file),
+		.line = line,
+		.message = msg,
 	};
 	if (sev == OCTO_DIAG_ERROR)
 		d->errors++;
@@ -174,7 +177,7 @@ void octo_diags_merge(struct octo_diags *dst, const struct octo_diags *src)
 
 	if (!dst || !src)
 		return;
-	n = src->count;  /* dst may be src: copy what was there at the start */
+	n = src->count; /* dst may be src: copy what was there at the start */
 	for (size_t i = 0; i < n; i++) {
 		const struct octo_diag *it;
 
@@ -182,9 +185,11 @@ void octo_diags_merge(struct octo_diags *dst, const struct octo_diags *src)
 			dst->cap = dst->cap ? dst->cap * 2 : 8;
 			dst->items = cfg_xrealloc(dst->items, dst->cap * sizeof(*dst->items));
 		}
-		it = &src->items[i];  /* after the growth: the array may have moved */
+		it = &src->items[i]; /* after the growth: the array may have moved */
 		dst->items[dst->count++] = (struct octo_diag){
-			.severity = it->severity, .file = octo_strdup(it->file), .line = it->line,
+			.severity = it->severity,
+			.file = octo_strdup(it->file),
+			.line = it->line,
 			.message = octo_strdup(it->message),
 		};
 		if (it->severity == OCTO_DIAG_ERROR)
@@ -328,8 +333,8 @@ void octo_cfg_free(struct octo_cfg *cfg)
 
 /* ---------------------------------------------------------------- the parser */
 struct cfg_frame {
-	const char *name;   /* as written, in the arena */
-	bool has_id;        /* a file on disk: dev/ino identify it */
+	const char *name; /* as written, in the arena */
+	bool has_id;      /* a file on disk: dev/ino identify it */
 	dev_t dev;
 	ino_t ino;
 };
@@ -337,14 +342,14 @@ struct cfg_frame {
 struct cfg_parser {
 	struct cfg_full *cfg;
 	struct octo_diags *diags;
-	const char *dir;          /* NULL: #include refused */
-	struct cfg_sec *cur;      /* the open section */
-	bool skip;                /* drop keys: the last header was bad */
-	bool stop;                /* a limit was hit: parse no more */
+	const char *dir;     /* NULL: #include refused */
+	struct cfg_sec *cur; /* the open section */
+	bool skip;           /* drop keys: the last header was bad */
+	bool stop;           /* a limit was hit: parse no more */
 	struct cfg_frame stack[CFG_MAX_DEPTH + 1];
-	int depth;                /* frames in use */
+	int depth; /* frames in use */
 	size_t files, bytes, errors;
-	char *line;               /* scratch, CFG_MAX_LINE + 1 bytes */
+	char *line; /* scratch, CFG_MAX_LINE + 1 bytes */
 };
 
 static OCTO_PRINTF(4, 5) void cfg_error(struct cfg_parser *p, const char *file, int line,
@@ -397,7 +402,7 @@ static void cfg_header(struct cfg_parser *p, const char *file, int lineno, char 
 	bool is_tpl = false;
 
 	p->cur = NULL;
-	p->skip = true;  /* until the header proves good, its keys are dropped */
+	p->skip = true; /* until the header proves good, its keys are dropped */
 	if (!close) {
 		cfg_error(p, file, lineno, "missing \"]\" in the section header");
 		return;
@@ -414,7 +419,8 @@ static void cfg_header(struct cfg_parser *p, const char *file, int lineno, char 
 		char *cp = strchr(rest, ')');
 
 		if (!cp) {
-			cfg_error(p, file, lineno, "[%s] missing \")\" after the template list", nb);
+			cfg_error(p, file, lineno, "[%s] missing \")\" after the template list",
+				  nb);
 			return;
 		}
 		*cp = '\0';
@@ -465,7 +471,8 @@ static void cfg_header(struct cfg_parser *p, const char *file, int lineno, char 
 			if (!tpl->pub.is_template) {
 				cfg_error(p, file, lineno,
 					  "[%s] \"%s\" is a section, not a template (add \"(!)\" "
-					  "to its header)", nb, cfg_clean(tb, t));
+					  "to its header)",
+					  nb, cfg_clean(tb, t));
 				continue;
 			}
 			tpls[ntpl++] = tpl;
@@ -597,13 +604,15 @@ static void cfg_include(struct cfg_parser *p, const char *file, int lineno, cons
 		return;
 	}
 	if (p->depth > CFG_MAX_DEPTH) {
-		cfg_error(p, file, lineno, "#include \"%s\": nested too deeply (more than %d levels)",
-			  nb, CFG_MAX_DEPTH);
+		cfg_error(p, file, lineno,
+			  "#include \"%s\": nested too deeply (more than %d levels)", nb,
+			  CFG_MAX_DEPTH);
 		return;
 	}
 	if (p->files >= CFG_MAX_FILES) {
-		cfg_error(p, file, lineno, "#include \"%s\": too many included files (more than %d)",
-			  nb, CFG_MAX_FILES);
+		cfg_error(p, file, lineno,
+			  "#include \"%s\": too many included files (more than %d)", nb,
+			  CFG_MAX_FILES);
 		p->stop = true;
 		return;
 	}
@@ -650,7 +659,10 @@ static void cfg_include(struct cfg_parser *p, const char *file, int lineno, cons
 	}
 	p->bytes += len;
 	p->stack[p->depth++] = (struct cfg_frame){
-		.name = cfg_strdup(p->cfg, name), .has_id = true, .dev = st.st_dev, .ino = st.st_ino,
+		.name = cfg_strdup(p->cfg, name),
+		.has_id = true,
+		.dev = st.st_dev,
+		.ino = st.st_ino,
 	};
 	cfg_parse_file_text(p, p->stack[p->depth - 1].name, text, len);
 	p->depth--;
@@ -708,7 +720,8 @@ static void cfg_key(struct cfg_parser *p, const char *file, int lineno, char *s)
 	if (p->skip)
 		return;
 	if (!eq) {
-		cfg_error(p, file, lineno, "expected \"key = value\", got \"%s\"", cfg_clean(kb, s));
+		cfg_error(p, file, lineno, "expected \"key = value\", got \"%s\"",
+			  cfg_clean(kb, s));
 		return;
 	}
 	object = eq[1] == '>';
@@ -725,8 +738,11 @@ static void cfg_key(struct cfg_parser *p, const char *file, int lineno, char *s)
 	}
 	cfg_add_var(p, p->cur,
 		    &(struct octo_cfg_var){
-			    .name = cfg_strdup(p->cfg, key), .value = cfg_strdup(p->cfg, value),
-			    .file = file, .line = lineno, .object = object,
+			    .name = cfg_strdup(p->cfg, key),
+			    .value = cfg_strdup(p->cfg, value),
+			    .file = file,
+			    .line = lineno,
+			    .object = object,
 		    },
 		    file, lineno);
 }
@@ -773,7 +789,8 @@ static void cfg_parse_text(struct cfg_parser *p, const char *file, const char *t
 		if (n && start[n - 1] == '\r')
 			n--;
 		if (n > CFG_MAX_LINE) {
-			cfg_error(p, file, lineno, "line too long (more than %d bytes)", CFG_MAX_LINE);
+			cfg_error(p, file, lineno, "line too long (more than %d bytes)",
+				  CFG_MAX_LINE);
 			continue;
 		}
 		memcpy(p->line, start, n);
@@ -862,7 +879,10 @@ struct octo_cfg *octo_cfg_load(const char *dir, const char *filename, bool optio
 	p.files = 1;
 	p.bytes = len;
 	p.stack[p.depth++] = (struct cfg_frame){
-		.name = c->pub.file, .has_id = true, .dev = st.st_dev, .ino = st.st_ino,
+		.name = c->pub.file,
+		.has_id = true,
+		.dev = st.st_dev,
+		.ino = st.st_ino,
 	};
 	cfg_parse_file_text(&p, c->pub.file, text, len);
 	free(text);

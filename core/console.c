@@ -589,9 +589,9 @@ int octo_console_run(const char *socket_path, const char *command, bool json, in
 		return 2;
 	}
 	if (command) {
+		/* No VERBOSE frame: a one-shot command gets no log lines, so that
+		 * scripts read only the answer. */
 		c->log_to_stderr = true;
-		if (verbose > 0)
-			con_send(c, OCTO_CLI_F_VERBOSE, vbuf, octo_cli_verbose_payload(vbuf, verbose));
 		status = con_command(c, command, json);
 		if (status < 0) {
 			con_lost(c);

@@ -96,6 +96,9 @@ void octo_chan_var_foreach(struct octo_channel *chan,
 /* Call threads (pbx.c): true while `chan` runs dialplan; wait for all to end. */
 bool octo_pbx_is_running(struct octo_channel *chan);
 void octo_pbx_wait_threads(unsigned timeout_ms);
+/* cdr.c: a record from a channel that just hung up. */
+struct octo_cdr;
+void octo_cdr_from_channel(struct octo_channel *chan, struct octo_cdr *cdr);
 int octo_dialplan_init(void);
 void octo_dialplan_shutdown(void);
 int octo_dialplan_check(const char *config_dir, struct octo_diags *diags);

@@ -19,13 +19,13 @@
 
 #include "octo/config.h"
 
-#define FZ_CHECK(cond)                                                                       \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "fuzz_config: check failed: %s (line %d)\n", #cond,   \
-				__LINE__);                                                   \
-			abort();                                                             \
-		}                                                                            \
+#define FZ_CHECK(cond)                                                                             \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "fuzz_config: check failed: %s (line %d)\n", #cond,        \
+				__LINE__);                                                         \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 struct fz_all {
@@ -52,7 +52,7 @@ static const char *fz_set(void *field, const char *value)
 
 	if (value[0] == '!')
 		return "is not a valid thing";
-	FZ_CHECK(*p == NULL);  /* a setter runs at most once per field */
+	FZ_CHECK(*p == NULL); /* a setter runs at most once per field */
 	*p = octo_strdup(value);
 	return NULL;
 }
@@ -164,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!text)
 		return 0;
 	memcpy(text, data, size);
-	text[size] = '\0';  /* text stops at the first NUL byte, like a C string */
+	text[size] = '\0'; /* text stops at the first NUL byte, like a C string */
 
 	cfg = octo_cfg_parse_string(text, "fuzz.conf", NULL, &d);
 	fz_check_diags(&d, 0);
@@ -174,7 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(s->name[0] != '\0');
 			FZ_CHECK(octo_cfg_section(cfg, s->name) == (s->is_template ? NULL : s));
 		}
-		for (const struct octo_cfg_section *s = octo_cfg_first(cfg); s; s = octo_cfg_next(s)) {
+		for (const struct octo_cfg_section *s = octo_cfg_first(cfg); s;
+		     s = octo_cfg_next(s)) {
 			FZ_CHECK(!s->is_template);
 			size_t n = 0;
 

@@ -780,119 +780,127 @@ __attribute__((destructor)) static void server_down(void)
 	rmdir(sock_dir);
 }
 
-static int client_connect(void)
+/* A test console: the socket and what was read from it but not used yet. */
+struct client {
+	int fd;
+	unsigned char data[5 + OCTO_CLI_FRAME_MAX];
+	size_t len;
+	struct octo_cli_str payload;   /* of the last frame */
+};
+
+static struct client *client_open(void)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct client *c = calloc(1, sizeof(*c));
 
+	c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	octo_strlcpy(addr.sun_path, sock_path, sizeof(addr.sun_path));
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		close(fd);
-		return -1;
+	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		close(c->fd);
+		free(c);
+		return NULL;
 	}
-	return fd;
+	return c;
 }
 
-static void client_send(int fd, int type, const char *payload)
+static void client_close(struct client *c)
+{
+	close(c->fd);
+	octo_cli_str_free(&c->payload);
+	free(c);
+}
+
+static void client_send(struct client *c, int type, const char *payload)
 {
 	struct octo_cli_str s = { 0 };
 
 	octo_cli_frame_add(&s, type, payload, strlen(payload));
-	if (write(fd, s.s, s.len) != (ssize_t)s.len)
+	if (write(c->fd, s.s, s.len) != (ssize_t)s.len)
 		perror("write");
 	octo_cli_str_free(&s);
 }
 
-/* Reads one frame within 3 s: returns its type, 0 on EOF or timeout. */
-struct client_buf {
-	unsigned char data[5 + OCTO_CLI_FRAME_MAX];
-	size_t len;
-	struct octo_cli_str payload;
-};
-
-static int client_frame(int fd, struct client_buf *b, int timeout_ms)
+/* Reads one frame within 3 s: returns its type, 0 on EOF or timeout, -1
+ * when malformed. */
+static int client_frame(struct client *c)
 {
 	for (;;) {
 		const unsigned char *p;
 		size_t len;
 		int type;
-		long n = octo_cli_frame_decode(b->data, b->len, false, &type, &p, &len);
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long n = octo_cli_frame_decode(c->data, c->len, false, &type, &p, &len);
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		ssize_t r;
 
 		if (n < 0)
 			return -1;
 		if (n > 0) {
-			b->payload.len = 0;
-			octo_cli_str_add(&b->payload, p, len);
-			memmove(b->data, b->data + n, b->len - (size_t)n);
-			b->len -= (size_t)n;
+			c->payload.len = 0;
+			octo_cli_str_add(&c->payload, p, len);
+			memmove(c->data, c->data + n, c->len - (size_t)n);
+			c->len -= (size_t)n;
 			return type;
 		}
-		if (poll(&pfd, 1, timeout_ms) <= 0)
+		if (poll(&pfd, 1, 3000) <= 0)
 			return 0;
-		r = read(fd, b->data + b->len, sizeof(b->data) - b->len);
+		r = read(c->fd, c->data + c->len, sizeof(c->data) - c->len);
 		if (r <= 0)
 			return 0;
-		b->len += (size_t)r;
+		c->len += (size_t)r;
 	}
 }
 
 /* Reads one answer: collects output and log lines up to its END frame.
  * Returns the status, or -1. */
-static int client_answer(int fd, struct client_buf *b, struct octo_cli_str *output,
-			 struct octo_cli_str *logs)
+static int client_answer(struct client *c, struct octo_cli_str *output, struct octo_cli_str *logs)
 {
 	int status = -1;
 
 	for (;;) {
-		int t = client_frame(fd, b, 3000);
+		int t = client_frame(c);
 
 		if (t == OCTO_CLI_F_OUTPUT) {
-			octo_cli_str_add(output, b->payload.s, b->payload.len);
+			octo_cli_str_add(output, c->payload.s, c->payload.len);
 		} else if (t == OCTO_CLI_F_LOG) {
 			if (logs) {
-				octo_cli_str_add(logs, b->payload.s, b->payload.len);
+				octo_cli_str_add(logs, c->payload.s, c->payload.len);
 				octo_cli_str_add(logs, "\n", 1);
 			}
 		} else if (t == OCTO_CLI_F_END) {
-			status = b->payload.s[0];
+			status = c->payload.s[0];
 			break;
 		} else {
 			break;
 		}
 	}
 	octo_cli_str_add(output, "", 0);
+	if (logs)
+		octo_cli_str_add(logs, "", 0);
 	return status;
 }
 
-/* Runs a command over the socket on a fresh connection buffer. */
-static int client_command(int fd, int type, const char *line, struct octo_cli_str *output,
-			  struct octo_cli_str *logs)
+static int client_command(struct client *c, int type, const char *line,
+			  struct octo_cli_str *output, struct octo_cli_str *logs)
 {
-	struct client_buf *b = calloc(1, sizeof(*b));
-	int status;
-
-	client_send(fd, type, line);
-	status = client_answer(fd, b, output, logs);
-	octo_cli_str_free(&b->payload);
-	free(b);
-	return status;
+	client_send(c, type, line);
+	return client_answer(c, output, logs);
 }
 
 OCTO_TEST(server_runs_commands)
 {
 	struct octo_cli_str out = { 0 };
+	struct client *c;
 	struct stat st;
-	int fd;
 
 	OCTO_CHECK_INT_EQ(server_up(), 0);
 	OCTO_CHECK_INT_EQ(stat(sock_path, &st), 0);
 	OCTO_CHECK(S_ISSOCK(st.st_mode));
 	OCTO_CHECK_INT_EQ(st.st_mode & 0777, 0660);
-	fd = client_connect();
-	OCTO_CHECK(fd >= 0);
-	OCTO_CHECK_INT_EQ(client_command(fd, OCTO_CLI_F_COMMAND, "help core set verbose", &out,
+	c = client_open();
+	OCTO_CHECK(c != NULL);
+	if (!c)
+		return;
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "help core set verbose", &out,
 					 NULL),
 			  OCTO_CLI_OK);
 	OCTO_CHECK_STR_EQ(out.s, "Command: core set verbose\n"
@@ -900,48 +908,55 @@ OCTO_TEST(server_runs_commands)
 				 "Summary: Set the verbosity of this console's log (0-5)\n"
 				 "Module:  core\n");
 	out.len = 0;
-	OCTO_CHECK_INT_EQ(client_command(fd, OCTO_CLI_F_COMMAND_JSON, "nope", &out, NULL),
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND_JSON, "nope", &out, NULL),
 			  OCTO_CLI_UNKNOWN);
 	OCTO_CHECK_STR_EQ(out.s, "{\"status\":\"unknown\",\"fields\":{},\"columns\":[],\"rows\":[],"
 				 "\"text\":\"\",\"errors\":[\"No such command 'nope' (type 'help' "
 				 "for a list)\"]}\n");
 	out.len = 0;
 	/* An answer longer than one frame. */
-	OCTO_CHECK_INT_EQ(client_command(fd, OCTO_CLI_F_COMMAND, "srvtest big", &out, NULL),
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "srvtest big", &out, NULL),
 			  OCTO_CLI_OK);
 	OCTO_CHECK_INT_EQ(out.len, 20000 * 28);
 	OCTO_CHECK_CONTAINS(out.s, "line 19999 of a long answer\n");
+	/* An empty line: no output, status ok. */
+	out.len = 0;
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "", &out, NULL), OCTO_CLI_OK);
+	OCTO_CHECK_STR_EQ(out.s, "");
 	octo_cli_str_free(&out);
-	close(fd);
+	client_close(c);
 }
 
 OCTO_TEST(server_completes)
 {
-	struct client_buf *b = calloc(1, sizeof(*b));
-	int fd;
+	struct client *c;
 
 	OCTO_CHECK_INT_EQ(server_up(), 0);
-	fd = client_connect();
-	client_send(fd, OCTO_CLI_F_COMPLETE, "core s");
-	OCTO_CHECK_INT_EQ(client_frame(fd, b, 3000), OCTO_CLI_F_COMPLETIONS);
-	OCTO_CHECK_INT_EQ(b->payload.len, 4);
-	OCTO_CHECK(memcmp(b->payload.s, "set\0", 4) == 0);
-	client_send(fd, OCTO_CLI_F_COMPLETE, "zzz");
-	OCTO_CHECK_INT_EQ(client_frame(fd, b, 3000), OCTO_CLI_F_COMPLETIONS);
-	OCTO_CHECK_INT_EQ(b->payload.len, 0);
-	close(fd);
-	octo_cli_str_free(&b->payload);
-	free(b);
+	c = client_open();
+	OCTO_CHECK(c != NULL);
+	if (!c)
+		return;
+	client_send(c, OCTO_CLI_F_COMPLETE, "core s");
+	OCTO_CHECK_INT_EQ(client_frame(c), OCTO_CLI_F_COMPLETIONS);
+	OCTO_CHECK_INT_EQ(c->payload.len, 4);
+	OCTO_CHECK(memcmp(c->payload.s, "set\0", 4) == 0);
+	client_send(c, OCTO_CLI_F_COMPLETE, "zzz");
+	OCTO_CHECK_INT_EQ(client_frame(c), OCTO_CLI_F_COMPLETIONS);
+	OCTO_CHECK_INT_EQ(c->payload.len, 0);
+	client_close(c);
 }
 
 OCTO_TEST(server_sends_log_lines_at_each_consoles_verbosity)
 {
 	struct octo_cli_str out = { 0 }, logs = { 0 }, quiet_logs = { 0 };
-	int loud, quiet;
+	struct client *loud, *quiet;
 
 	OCTO_CHECK_INT_EQ(server_up(), 0);
-	loud = client_connect();
-	quiet = client_connect();
+	loud = client_open();
+	quiet = client_open();
+	OCTO_CHECK(loud && quiet);
+	if (!loud || !quiet)
+		return;
 	client_send(loud, OCTO_CLI_F_VERBOSE, "2");
 	OCTO_CHECK_INT_EQ(client_command(loud, OCTO_CLI_F_COMMAND, "srvtest logs", &out, &logs),
 			  OCTO_CLI_OK);
@@ -954,79 +969,124 @@ OCTO_TEST(server_sends_log_lines_at_each_consoles_verbosity)
 	OCTO_CHECK_INT_EQ(client_command(quiet, OCTO_CLI_F_COMMAND, "srvtest logs", &out,
 					 &quiet_logs),
 			  OCTO_CLI_OK);
-	OCTO_CHECK(quiet_logs.len == 0);
+	OCTO_CHECK_INT_EQ(quiet_logs.len, 0);
 
 	/* "core set verbose 5" raises only the console that typed it. */
-	logs.len = 0;
 	out.len = 0;
 	OCTO_CHECK_INT_EQ(client_command(loud, OCTO_CLI_F_COMMAND, "core set verbose 5", &out,
 					 NULL),
 			  OCTO_CLI_OK);
+	logs.len = 0;
 	OCTO_CHECK_INT_EQ(client_command(loud, OCTO_CLI_F_COMMAND, "srvtest logs", &out, &logs),
 			  OCTO_CLI_OK);
 	OCTO_CHECK_CONTAINS(logs.s, "marker verbose five");
+	quiet_logs.len = 0;
+	OCTO_CHECK_INT_EQ(client_command(quiet, OCTO_CLI_F_COMMAND, "help help", &out,
+					 &quiet_logs),
+			  OCTO_CLI_OK);
+	OCTO_CHECK_INT_EQ(quiet_logs.len, 0);
 	octo_cli_str_free(&out);
 	octo_cli_str_free(&logs);
 	octo_cli_str_free(&quiet_logs);
-	close(loud);
-	close(quiet);
+	client_close(loud);
+	client_close(quiet);
 }
 
 OCTO_TEST(server_closes_only_a_malformed_connection)
 {
-	struct client_buf *b = calloc(1, sizeof(*b));
 	struct octo_cli_str out = { 0 };
-	int bad, good;
+	struct client *bad, *good;
 	static const char *const garbage[] = {
 		"GET / HTTP/1.0\r\n\r\n", "c\xff\xff\xff\xff", "v\0\0\0\3abc", "O\0\0\0\0",
+		"c\0\0\0\3a\0b",
 	};
-	static const size_t glen[] = { 18, 5, 8, 5 };
+	static const size_t glen[] = { 18, 5, 8, 5, 8 };
 
 	OCTO_CHECK_INT_EQ(server_up(), 0);
-	good = client_connect();
+	good = client_open();
+	OCTO_CHECK(good != NULL);
+	if (!good)
+		return;
 	for (size_t i = 0; i < OCTO_ARRAY_LEN(garbage); i++) {
-		bad = client_connect();
-		OCTO_CHECK(write(bad, garbage[i], glen[i]) == (ssize_t)glen[i]);
+		bad = client_open();
+		OCTO_CHECK(write(bad->fd, garbage[i], glen[i]) == (ssize_t)glen[i]);
 		/* The server hangs up on it: EOF. */
-		OCTO_CHECK_INT_EQ(client_frame(bad, b, 3000), 0);
-		close(bad);
+		OCTO_CHECK_INT_EQ(client_frame(bad), 0);
+		client_close(bad);
 	}
 	OCTO_CHECK_INT_EQ(client_command(good, OCTO_CLI_F_COMMAND, "core set verbose 1", &out,
 					 NULL),
 			  OCTO_CLI_OK);
 	OCTO_CHECK_STR_EQ(out.s, "Verbosity: 1\n");
 	octo_cli_str_free(&out);
-	octo_cli_str_free(&b->payload);
-	free(b);
-	close(good);
+	client_close(good);
 }
 
 OCTO_TEST(server_survives_a_console_leaving_mid_command)
 {
 	struct octo_cli_str out = { 0 };
-	struct client_buf *b;
-	int fd;
+	struct client *c;
 
 	OCTO_CHECK_INT_EQ(server_up(), 0);
 	for (int i = 0; i < 3; i++) {
-		fd = client_connect();
-		client_send(fd, OCTO_CLI_F_COMMAND, "srvtest slow");
-		close(fd);
+		c = client_open();
+		client_send(c, OCTO_CLI_F_VERBOSE, "5");
+		client_send(c, OCTO_CLI_F_COMMAND, "srvtest slow");
+		client_close(c);
 	}
 	/* Several requests are served one after the other, in order. */
-	fd = client_connect();
-	client_send(fd, OCTO_CLI_F_COMMAND, "srvtest slow");
-	client_send(fd, OCTO_CLI_F_COMMAND, "help help");
-	b = calloc(1, sizeof(*b));
-	OCTO_CHECK_INT_EQ(client_answer(fd, b, &out, NULL), OCTO_CLI_OK);
+	c = client_open();
+	client_send(c, OCTO_CLI_F_COMMAND, "srvtest slow");
+	client_send(c, OCTO_CLI_F_COMMAND, "help help");
+	OCTO_CHECK_INT_EQ(client_answer(c, &out, NULL), OCTO_CLI_OK);
 	OCTO_CHECK_STR_EQ(out.s, "slow done\n");
 	out.len = 0;
-	OCTO_CHECK_INT_EQ(client_answer(fd, b, &out, NULL), OCTO_CLI_OK);
-	octo_cli_str_free(&b->payload);
-	free(b);
+	OCTO_CHECK_INT_EQ(client_answer(c, &out, NULL), OCTO_CLI_OK);
 	OCTO_CHECK_CONTAINS(out.s, "Usage:   help [command words]\n");
 	octo_cli_str_free(&out);
-	close(fd);
+	client_close(c);
+}
+
+OCTO_TEST(server_drops_log_lines_for_a_console_that_does_not_read)
+{
+	struct octo_cli_str out = { 0 }, logs = { 0 };
+	struct client *c;
+
+	OCTO_CHECK_INT_EQ(server_up(), 0);
+	c = client_open();
+	client_send(c, OCTO_CLI_F_VERBOSE, "1");
+	/* Wait until the server has seen the verbosity. */
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "help help", &out, NULL),
+			  OCTO_CLI_OK);
+	/* Far more than the socket buffers and the 256 KiB backlog hold. */
+	for (int i = 0; i < 20000; i++)
+		octo_log(OCTO_NOTICE, "flood line %05d with some padding to make it longer", i);
+	out.len = 0;
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "help help", &out, &logs),
+			  OCTO_CLI_OK);
+	OCTO_CHECK_CONTAINS(logs.s, "flood line 00000 with");
+	/* Every line came, or was counted in a note. */
+	{
+		unsigned long got = 0, lost = 0;
+
+		for (const char *p = logs.s; (p = strstr(p, "flood line ")); p++)
+			got++;
+		for (const char *p = logs.s; (p = strchr(p, '[')); p++) {
+			unsigned long n;
+			int end = 0;
+
+			if (sscanf(p, "[%lu log lines dropped]%n", &n, &end) == 1 && end > 0)
+				lost += n;
+			else if (sscanf(p, "[%lu log line dropped]%n", &n, &end) == 1 && end > 0)
+				lost += n;
+		}
+		OCTO_CHECK(got < 20000);
+		OCTO_CHECK(lost > 0);
+		OCTO_CHECK_INT_EQ(got + lost, 20000);
+	}
+	octo_cli_str_free(&out);
+	octo_cli_str_free(&logs);
+	client_close(c);
 }
 
 OCTO_TEST(server_refuses_a_live_socket_and_replaces_a_stale_one)

@@ -141,7 +141,7 @@ OCTO_TEST(diags_add_formats_prefix)
 	OCTO_CHECK_INT_EQ(e.count, 4);
 	OCTO_CHECK_INT_EQ(e.errors, 2);
 	OCTO_CHECK_STR_EQ(msg(&e, 3), "no file 1");
-	octo_diags_merge(&e, &e);  /* merging into itself copies what was there */
+	octo_diags_merge(&e, &e); /* merging into itself copies what was there */
 	OCTO_CHECK_INT_EQ(e.count, 8);
 	OCTO_CHECK_INT_EQ(e.errors, 4);
 	OCTO_CHECK_STR_EQ(msg(&e, 4), "a.conf:1: first");
@@ -163,7 +163,8 @@ OCTO_TEST(parse_sections_keys_and_lines)
 					"[default]\t\n"
 					"exten => 100,1,Answer()\n"
 					"exten=>101,1,Hangup\n"
-					"a==b\n", &d);
+					"a==b\n",
+					&d);
 	const struct octo_cfg_section *s;
 	const struct octo_cfg_var *v;
 
@@ -213,7 +214,8 @@ OCTO_TEST(parse_comments_and_escaped_semicolon)
 					"k = one\\;two ; comment\n"
 					"; k = hidden\n"
 					"m = x\\\\;y\n"
-					"n = ;only a comment\n", &d);
+					"n = ;only a comment\n",
+					&d);
 
 	if (!cfg)
 		return;
@@ -258,7 +260,8 @@ OCTO_TEST(lookup_value_is_last_var_find_is_first)
 {
 	struct octo_diags d = { 0 };
 	struct octo_cfg *cfg = parse_ok("[t](!)\nallow = ulaw\n"
-					"[a](t)\nallow = alaw\nallow = g722\n", &d);
+					"[a](t)\nallow = alaw\nallow = g722\n",
+					&d);
 	const struct octo_cfg_section *s;
 	const struct octo_cfg_var *v;
 
@@ -272,7 +275,7 @@ OCTO_TEST(lookup_value_is_last_var_find_is_first)
 	OCTO_CHECK(octo_cfg_var_find(s, "nope") == NULL);
 	OCTO_CHECK(octo_cfg_value(cfg, "a", "nope") == NULL);
 	OCTO_CHECK(octo_cfg_value(cfg, "nope", "allow") == NULL);
-	OCTO_CHECK(octo_cfg_value(cfg, "a", "Allow") == NULL);  /* keys are case-sensitive */
+	OCTO_CHECK(octo_cfg_value(cfg, "a", "Allow") == NULL); /* keys are case-sensitive */
 	/* A template is not a section of its own. */
 	OCTO_CHECK(octo_cfg_section(cfg, "t") == NULL);
 	OCTO_CHECK(octo_cfg_value(cfg, "t", "allow") == NULL);
@@ -292,7 +295,8 @@ OCTO_TEST(templates_inherit_in_order_recursively)
 					"[alice](office, codecs)\n"
 					"secret = 1234\n"
 					"nat = no\n"
-					"[bob]\n", &d);
+					"[bob]\n",
+					&d);
 	const struct octo_cfg_section *s, *tpl;
 	const struct octo_cfg_var *v;
 	static const char *const names[] = { "context", "nat", "allow", "secret", "nat" };
@@ -495,7 +499,8 @@ OCTO_TEST(inheritance_blowup_is_bounded)
 		p += sprintf(p, "[t%d](!,t%d,t%d)\n", i, i - 1, i - 1);
 	OCTO_CHECK(octo_cfg_parse_string(text, "t.conf", NULL, &d) == NULL);
 	OCTO_CHECK_INT_EQ(d.count, 1);
-	OCTO_CHECK_STR_EQ(msg(&d, 0), "t.conf:21: too many keys (more than 1000000), stopping here");
+	OCTO_CHECK_STR_EQ(msg(&d, 0),
+			  "t.conf:21: too many keys (more than 1000000), stopping here");
 	octo_diags_free(&d);
 }
 
@@ -677,7 +682,8 @@ OCTO_TEST(include_depth_is_limited_to_16)
 		if (i == 0)
 			snprintf(text, sizeof(text), "[s]\n#include \"d1.conf\"\n");
 		else if (i < 16)
-			snprintf(text, sizeof(text), "k%d = %d\n#include \"d%d.conf\"\n", i, i, i + 1);
+			snprintf(text, sizeof(text), "k%d = %d\n#include \"d%d.conf\"\n", i, i,
+				 i + 1);
 		else
 			snprintf(text, sizeof(text), "k16 = 16\n");
 		tmp_write(name, text);
@@ -692,8 +698,9 @@ OCTO_TEST(include_depth_is_limited_to_16)
 	tmp_write("d17.conf", "k17 = 17\n");
 	OCTO_CHECK(octo_cfg_load(tmp_dir, "d0.conf", false, &d) == NULL);
 	OCTO_CHECK_INT_EQ(d.count, 1);
-	OCTO_CHECK_STR_EQ(msg(&d, 0),
-			  "d16.conf:2: #include \"d17.conf\": nested too deeply (more than 16 levels)");
+	OCTO_CHECK_STR_EQ(
+		msg(&d, 0),
+		"d16.conf:2: #include \"d17.conf\": nested too deeply (more than 16 levels)");
 	octo_diags_free(&d);
 	tmp_done();
 }
@@ -713,6 +720,63 @@ OCTO_TEST(binary_files_are_refused)
 	tmp_write("top.conf", "[a]\n#include bin.conf\n");
 	OCTO_CHECK(octo_cfg_load(tmp_dir, "top.conf", false, &d) == NULL);
 	OCTO_CHECK_STR_EQ(msg(&d, 0), "bin.conf:3: NUL byte in the file: not a text file");
+	octo_diags_free(&d);
+	tmp_done();
+}
+
+OCTO_TEST(include_limits_files_and_size)
+{
+	struct octo_diags d = { 0 };
+	char path[600];
+	size_t n = 1100;
+	char *text = malloc(8 + n * 18), *p = text;
+	FILE *f;
+
+	tmp_init();
+	p += sprintf(p, "[s]\n");
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "#include one.conf\n");
+	tmp_write("many.conf", text);
+	tmp_write("one.conf", "k = 1\n");
+	/* The top file and 1023 includes are fine; the next include stops the load. */
+	OCTO_CHECK(octo_cfg_load(tmp_dir, "many.conf", false, &d) == NULL);
+	OCTO_CHECK_INT_EQ(d.count, 1);
+	OCTO_CHECK_STR_EQ(msg(&d, 0), "many.conf:1025: #include \"one.conf\": too many included "
+				      "files (more than 1024)");
+	octo_diags_free(&d);
+	free(text);
+
+	/* A (sparse) file over the size limit is refused before it is read. */
+	snprintf(path, sizeof(path), "%s/big.conf", tmp_dir);
+	f = fopen(path, "wb");
+	OCTO_CHECK(f && ftruncate(fileno(f), 65 * 1024 * 1024) == 0);
+	if (f)
+		fclose(f);
+	OCTO_CHECK(octo_cfg_load(tmp_dir, "big.conf", false, &d) == NULL);
+	OCTO_CHECK_STR_EQ(msg(&d, 0), "big.conf: cannot read: too large (more than 64 MiB of "
+				      "config text)");
+	octo_diags_free(&d);
+	tmp_write("top.conf", "[a]\n#include big.conf\n");
+	OCTO_CHECK(octo_cfg_load(tmp_dir, "top.conf", false, &d) == NULL);
+	OCTO_CHECK_STR_EQ(msg(&d, 0), "top.conf:2: cannot include \"big.conf\": too large (more "
+				      "than 64 MiB of config text)");
+	octo_diags_free(&d);
+
+	/* An absolute include path is used as written. */
+	snprintf(path, sizeof(path), "[a]\n#include \"%s/one.conf\"\n", tmp_dir);
+	tmp_write("abs.conf", path);
+	{
+		struct octo_cfg *cfg = octo_cfg_load(tmp_dir, "abs.conf", false, &d);
+		const struct octo_cfg_var *v = octo_cfg_var_find(octo_cfg_section(cfg, "a"), "k");
+
+		OCTO_CHECK(cfg != NULL);
+		OCTO_CHECK(v != NULL);
+		if (v) {
+			snprintf(path, sizeof(path), "%s/one.conf", tmp_dir);
+			OCTO_CHECK_STR_EQ(v->file, path);
+		}
+		octo_cfg_free(cfg);
+	}
 	octo_diags_free(&d);
 	tmp_done();
 }
@@ -743,15 +807,25 @@ OCTO_TEST(parse_duration_values)
 		bool ms;
 		unsigned long long v;
 	} good[] = {
-		{ "90", false, 90 }, { "90s", false, 90 }, { "15m", false, 900 },
-		{ "2h", false, 7200 }, { "1d", false, 86400 }, { "1h30m", false, 5400 },
-		{ "1d2h3m4s", false, 93784 }, { "0", false, 0 }, { "0s", false, 0 },
-		{ "250ms", true, 250 }, { "2s", true, 2000 }, { "500", true, 500 },
-		{ "1s500ms", true, 1500 }, { "1m", true, 60000 }, { "1h", true, 3600000 },
+		{ "90", false, 90 },
+		{ "90s", false, 90 },
+		{ "15m", false, 900 },
+		{ "2h", false, 7200 },
+		{ "1d", false, 86400 },
+		{ "1h30m", false, 5400 },
+		{ "1d2h3m4s", false, 93784 },
+		{ "0", false, 0 },
+		{ "0s", false, 0 },
+		{ "250ms", true, 250 },
+		{ "2s", true, 2000 },
+		{ "500", true, 500 },
+		{ "1s500ms", true, 1500 },
+		{ "1m", true, 60000 },
+		{ "1h", true, 3600000 },
 		{ "18446744073709551615", false, 18446744073709551615ull },
 	};
-	static const char *const bad[] = { "", "m", "s5", "1x", "1.5s", "30m1h", "1h1h", "1h30",
-					   "-1", " 1", "1 h", "1H", "5min", "1s,", "+5" };
+	static const char *const bad[] = { "",   "m",  "s5",  "1x", "1.5s", "30m1h", "1h1h", "1h30",
+					   "-1", " 1", "1 h", "1H", "5min", "1s,",   "+5" };
 	static const char *const big[] = { "18446744073709551616", "213503982334601d",
 					   "99999999999999999999999s", "18446744073709551615s1ms" };
 	unsigned long long v;
@@ -944,7 +1018,7 @@ static int bind_text(const char *text, const char *name, struct peer *p, struct 
 		return -100;
 	}
 	rc = octo_cfg_bind(octo_cfg_section(cfg, name), peer_opts, p, ignore, d);
-	octo_cfg_free(cfg);  /* the struct owns copies: nothing borrows from the tree */
+	octo_cfg_free(cfg); /* the struct owns copies: nothing borrows from the tree */
 	octo_diags_free(&pd);
 	return rc;
 }
@@ -1013,7 +1087,7 @@ OCTO_TEST(bind_values_of_every_type)
 			  0);
 	OCTO_CHECK_INT_EQ(d.count, 0);
 	OCTO_CHECK_STR_EQ(p.host, "10.0.0.1");
-	OCTO_CHECK_INT_EQ(p.port, 5080);  /* the last occurrence wins */
+	OCTO_CHECK_INT_EQ(p.port, 5080); /* the last occurrence wins */
 	OCTO_CHECK_INT_EQ(p.offset, INT_MIN);
 	OCTO_CHECK_INT_EQ(p.maxcalls, 0);
 	OCTO_CHECK(p.nat);
@@ -1081,7 +1155,8 @@ static void expect_bind_error(const char *line, const char *want)
 
 OCTO_TEST(bind_value_errors)
 {
-	expect_bind_error("port = 70000", "sip.conf:2: [alice] port: \"70000\" is out of range 1..65535");
+	expect_bind_error("port = 70000",
+			  "sip.conf:2: [alice] port: \"70000\" is out of range 1..65535");
 	expect_bind_error("port = 0", "sip.conf:2: [alice] port: \"0\" is out of range 1..65535");
 	expect_bind_error("port = 50x", "sip.conf:2: [alice] port: \"50x\" is not a number");
 	expect_bind_error("port = 0x10", "sip.conf:2: [alice] port: \"0x10\" is not a number");
@@ -1105,19 +1180,22 @@ OCTO_TEST(bind_value_errors)
 			  "45s, 15m, 2h, 1d)");
 	expect_bind_error("expiry = 2d",
 			  "sip.conf:2: [alice] expiry: \"2d\" is out of range 1m..1d");
-	expect_bind_error("expiry = 59", "sip.conf:2: [alice] expiry: \"59\" is out of range 1m..1d");
+	expect_bind_error("expiry = 59",
+			  "sip.conf:2: [alice] expiry: \"59\" is out of range 1m..1d");
 	expect_bind_error("expiry = 99999999999999999999999d",
 			  "sip.conf:2: [alice] expiry: \"99999999999999999999999d\" is too large");
-	expect_bind_error("timeout = 1.5s",
-			  "sip.conf:2: [alice] timeout: \"1.5s\" is not a valid duration (like 500, "
-			  "250ms, 2s)");
+	expect_bind_error(
+		"timeout = 1.5s",
+		"sip.conf:2: [alice] timeout: \"1.5s\" is not a valid duration (like 500, "
+		"250ms, 2s)");
 	expect_bind_error("timeout = 99",
 			  "sip.conf:2: [alice] timeout: \"99\" is out of range 100ms..10s");
 	expect_bind_error("timeout = 10s1ms",
 			  "sip.conf:2: [alice] timeout: \"10s1ms\" is out of range 100ms..10s");
-	expect_bind_error("permit = 10.0.0.0/40",
-			  "sip.conf:2: [alice] permit: \"10.0.0.0/40\" has a bad /prefix (0..32 for "
-			  "IPv4)");
+	expect_bind_error(
+		"permit = 10.0.0.0/40",
+		"sip.conf:2: [alice] permit: \"10.0.0.0/40\" has a bad /prefix (0..32 for "
+		"IPv4)");
 	expect_bind_error("permit = nowhere",
 			  "sip.conf:2: [alice] permit: \"nowhere\" is not a valid IP address");
 	expect_bind_error("bindaddr = 10.0.0.1/32",
@@ -1131,8 +1209,8 @@ OCTO_TEST(bind_reports_every_error_and_keeps_defaults)
 	struct octo_diags d = { 0 };
 	struct peer p;
 
-	OCTO_CHECK_INT_EQ(bind_text("\n[bob]\nport = 1\nport = big\nnat = si\nhost = h\n", "bob", &p,
-				    &d, NULL),
+	OCTO_CHECK_INT_EQ(bind_text("\n[bob]\nport = 1\nport = big\nnat = si\nhost = h\n", "bob",
+				    &p, &d, NULL),
 			  OCTO_ECONFIG);
 	OCTO_CHECK_INT_EQ(d.count, 2);
 	OCTO_CHECK_STR_EQ(msg(&d, 0), "sip.conf:4: [bob] port: \"big\" is not a number");
@@ -1142,7 +1220,7 @@ OCTO_TEST(bind_reports_every_error_and_keeps_defaults)
 	/* A bad value leaves the field as it was. */
 	OCTO_CHECK_INT_EQ(p.port, 1);
 	OCTO_CHECK(!p.nat);
-	octo_cfg_unbind(peer_opts, &p);  /* safe after a failed bind: no leak */
+	octo_cfg_unbind(peer_opts, &p); /* safe after a failed bind: no leak */
 	octo_diags_free(&d);
 }
 
@@ -1250,7 +1328,7 @@ OCTO_TEST(bind_unknown_options_suggest_close_keys)
 	OCTO_CHECK_INT_EQ(
 		octo_cfg_bind(octo_cfg_section(cfg, "bob"), small_opts, &s, ignore_exten, &d), 0);
 	OCTO_CHECK_INT_EQ(d.count, 8);
-	OCTO_CHECK(s.secret == NULL);  /* ignored even though it is an option */
+	OCTO_CHECK(s.secret == NULL); /* ignored even though it is an option */
 	octo_cfg_unbind(small_opts, &s);
 	octo_diags_free(&d);
 	octo_cfg_free(cfg);
@@ -1266,8 +1344,9 @@ OCTO_TEST(bind_ignore_callback_skips_exten)
 						     "dialplan.conf", NULL, &pd);
 	struct small s = { 0 };
 
-	OCTO_CHECK_INT_EQ(
-		octo_cfg_bind(octo_cfg_section(cfg, "default"), small_opts, &s, ignore_exten, &d), 0);
+	OCTO_CHECK_INT_EQ(octo_cfg_bind(octo_cfg_section(cfg, "default"), small_opts, &s,
+					ignore_exten, &d),
+			  0);
 	OCTO_CHECK_INT_EQ(d.count, 0);
 	OCTO_CHECK_INT_EQ(s.port, 7);
 	octo_cfg_unbind(small_opts, &s);
@@ -1289,8 +1368,7 @@ static const struct octo_cfg_opt bad_default_opts[] = {
 	OCTO_CFG_INT("port", struct bad_defaults, port, "abc", 1, 10),
 	OCTO_CFG_BOOL("nat", struct bad_defaults, nat, "sure"),
 	OCTO_CFG_ENUM("mode", struct bad_defaults, mode, "c", modes),
-	OCTO_CFG_STR("name", struct bad_defaults, name, "n", 0),
-	OCTO_CFG_END
+	OCTO_CFG_STR("name", struct bad_defaults, name, "n", 0), OCTO_CFG_END
 };
 
 OCTO_TEST(bind_bad_default_is_reported)
@@ -1329,7 +1407,7 @@ OCTO_TEST(bind_messages_quote_values_safely)
 	strcat(want, "...\" is out of range 1..65535");
 	expect_bind_error(line, want);
 	expect_bind_error("nat = \x7f\x01", "sip.conf:2: [alice] nat: \"??\" is not a boolean "
-					     "(yes/no)");
+					    "(yes/no)");
 }
 
 OCTO_TEST_MAIN()

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # out_of_tree/run.sh - installs Octo into a temporary prefix, builds the
 # example module contrib/example-module against that install with pkg-config,
-# starts the installed daemon (built-in module folder, installed sample
-# configs) and checks that mod_hello loads, that its `hello` command answers,
-# and that it unloads and loads again. The README ("Writing a module out of
-# the tree") shows the same commands.
+# starts the installed daemon (on the installed sample configs, with the
+# module folder that pkg-config names) and checks that mod_hello loads, that
+# its `hello` command answers, and that it unloads and loads again. The
+# README ("Writing a module out of the tree") shows the same commands.
 #
 # Needs OCTO_BUILD only for lib.sh; the install comes from a separate plain
 # (non-sanitized) build of OCTO_SRC configured in the temp dir.
@@ -35,10 +35,10 @@ check "$OCTO_CASE/make example-module" make -C "$hello" || exit 1
 check "$OCTO_CASE/make example-module install" make -C "$hello" install || exit 1
 check "$OCTO_CASE/mod_hello.so installed" test -f "$prefix/lib/octo/modules/mod_hello.so"
 
-# 3. Start the installed daemon on the installed sample configs, with its
-#    built-in module folder (no -M).
+# 3. Start the installed daemon on the installed sample configs, with the
+#    module folder that octo.pc names.
 OCTO_BIN="$prefix/bin/octo"
-OCTO_MODDIR=""
+OCTO_MODDIR=$(pkg-config --variable=moduledir octo)
 octo_config_dir "$prefix/etc/octo" || exit 1
 # shellcheck disable=SC2119
 octo_start || exit 1
