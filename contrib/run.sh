@@ -81,7 +81,6 @@ if [ "${#sock}" -gt 100 ]; then
 	sock="${XDG_RUNTIME_DIR:-/tmp}/octo-$(id -u).ctl"
 	echo "run.sh: the build path is too long for a unix socket; using $sock"
 fi
-rm -f "$sock"
 
 # With a terminal, the daemon also reads console commands from it (-c).
 console=()

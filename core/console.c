@@ -489,7 +489,9 @@ static int con_interactive(struct con *c)
 	el_set(c->el, EL_SIGNAL, 1);
 	el_set(c->el, EL_PROMPT, con_prompt);
 	el_set(c->el, EL_HIST, history, c->hist);
-	el_set(c->el, EL_ADDFN, "octo-complete", "Complete the word at the cursor", con_complete);
+	/* The wide form: the narrow one leaks copies of both strings. */
+	el_wset(c->el, EL_ADDFN, L"octo-complete", L"Complete the word at the cursor",
+		con_complete);
 	el_set(c->el, EL_BIND, "^I", "octo-complete", NULL);
 	el_set(c->el, EL_GETCFN, con_getc);
 	el_source(c->el, NULL);

@@ -1,0 +1,1 @@
+# mk/calls.mk - build rules for the calls part (included by Makefile.am).

@@ -1,0 +1,1 @@
+# mk/sip.mk - build rules for the sip part (included by Makefile.am).

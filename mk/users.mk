@@ -1,0 +1,1 @@
+# mk/users.mk - build rules for the users part (included by Makefile.am).
