@@ -504,9 +504,9 @@ static int con_interactive(struct con *c)
 		c->at_prompt = true;
 		got = el_gets(c->el, &count);
 		c->at_prompt = false;
-		if (!got || count <= 0) {
-			if (!c->lost)
-				fputc('\n', stdout);
+		if (!got || count <= 0 || c->lost) {
+			/* Ctrl-D, or the daemon went away while the prompt waited. */
+			fputc('\n', stdout);
 			break;
 		}
 		line = strdup(got);

@@ -141,10 +141,11 @@ static int main_read_octo_conf(const char *config_dir, const char *state_dir,
 		} else if (!strcmp(sec->name, "options")) {
 			rc |= octo_cfg_bind(sec, main_option_opts, &octo_settings, NULL, diags);
 			have_opts = true;
-		} else {
+		} else if (strcmp(sec->name, "licenses")) {
+			/* [licenses] is read by res_users. */
 			octo_diags_add(diags, OCTO_DIAG_WARNING, sec->file, sec->line,
-				       "unknown section [%s] (octo.conf has [directories] and "
-				       "[options])", sec->name);
+				       "unknown section [%s] (octo.conf has [directories], "
+				       "[options] and [licenses])", sec->name);
 		}
 	}
 	octo_cfg_free(cfg);

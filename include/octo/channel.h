@@ -32,6 +32,8 @@
 struct octo_module;
 struct octo_channel;
 
+#define OCTO_CHAN_DEST_MAX 256
+
 enum octo_chan_state {
 	OCTO_CHAN_DOWN = 0,   /* created, nothing happened yet */
 	OCTO_CHAN_RING,       /* incoming call, being routed */
@@ -90,6 +92,10 @@ struct octo_chan_tech {
 	/* Optional: play a digit, show ringing/busy/... to the far end. */
 	int (*send_digit)(struct octo_channel *chan, char digit);
 	int (*indicate)(struct octo_channel *chan, enum octo_chan_event_type what);
+	/* Optional: the destinations (for call()) of a user's devices of this
+	 * technology that can be called now -- e.g. each registered SIP contact
+	 * of user "100". Fills up to `max` strings; returns how many. */
+	int (*devices)(const char *user, char (*dests)[OCTO_CHAN_DEST_MAX], int max);
 };
 int octo_chan_tech_register(struct octo_module *owner, const struct octo_chan_tech *tech);
 void octo_chan_tech_unregister(const struct octo_chan_tech *tech);

@@ -1,0 +1,72 @@
+/*
+ * users.h - the users of the PBX (users.conf), offered by the res_users
+ * module as the service "users" (registry.h):
+ *
+ *   const struct octo_users_api *users =
+ *       octo_service_get(OCTO_USERS_SERVICE, 1, "chan_sip");
+ *   struct octo_user *u = users->find("100");
+ *   ... u->secret ...
+ *   octo_obj_unref(u);
+ *   octo_service_put(users, "chan_sip");
+ *
+ * A struct octo_user is an immutable, refcounted snapshot of one section of
+ * users.conf: a reload makes new ones, so holders keep a consistent view
+ * (drop the reference when done). Strings are never NULL ("" when unset).
+ */
+#ifndef OCTO_USERS_H
+#define OCTO_USERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "octo/config.h"
+
+#define OCTO_USERS_SERVICE "users"
+
+enum octo_license {
+	OCTO_LIC_PBX_BASIC,
+	OCTO_LIC_UC_ESSENTIAL,
+	OCTO_LIC_UC_BUSINESS,
+	OCTO_LIC_UC_PREMIUM,
+	OCTO_LIC_UC_WIZYCONF_ROOM,
+	OCTO_LIC_UC_WIZYWEBINAR,
+	OCTO_LIC_PBX_SERVICE,
+	OCTO_LIC_COUNT
+};
+
+struct octo_user {
+	const char *extension;     /* the section name: "100" */
+	const char *name;          /* "Alice Rossi" */
+	const char *email;
+	const char *mobile;
+	const char *secret;        /* the SIP password */
+	const char *procedure;     /* where the user's calls start; default "users" */
+	const char *language;      /* "" = the PBX default */
+	enum octo_license license;
+	const char *acl_group;
+	const char *voicemail_pin;
+	const char *codecs;        /* preference, e.g. "PCMA,PCMU" */
+	unsigned max_contacts;     /* registrations kept at once */
+	/* call features */
+	bool dnd;                  /* do not disturb: calls get busy */
+	bool reject_anonymous;     /* refuse calls without a caller number */
+	struct octo_cfg_list reject;  /* caller numbers or patterns refused */
+	const char *forward_all;   /* number or "VOICEMAIL"; "" = off */
+	const char *forward_busy;
+	const char *forward_noanswer;
+	bool call_waiting;         /* off: busy while in a call */
+	unsigned call_timeout;     /* seconds a call rings before "no answer" */
+};
+
+struct octo_users_api {
+	/* A new reference on the user with that extension, or NULL. */
+	struct octo_user *(*find)(const char *extension);
+	/* All users sorted by extension: an array of new references, freed with
+	 * list_free. Returns the count. */
+	size_t (*list)(struct octo_user ***users);
+	void (*list_free)(struct octo_user **users, size_t count);
+};
+
+const char *octo_license_name(enum octo_license lic);
+
+#endif
