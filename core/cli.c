@@ -37,8 +37,8 @@
 #define CLI_MAX_COMPLETIONS 4096
 #define CLI_MAX_CANDIDATE 1024
 #define CLI_MAX_COLUMNS 256
-#define CLI_SHOWN_MAX 200       /* bytes of a typed line quoted in a message */
-#define CLI_SUGGEST_MAX 128     /* longer typed lines get no "did you mean" */
+#define CLI_SHOWN_MAX 200   /* bytes of a typed line quoted in a message */
+#define CLI_SUGGEST_MAX 128 /* longer typed lines get no "did you mean" */
 
 static const char cli_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -162,8 +162,7 @@ static size_t cli_utf8_seq(const unsigned char *s, size_t n, unsigned *cp_out)
 	return need;
 }
 
-void octo_cli_str_add_clean(struct octo_cli_str *str, const char *s, size_t len,
-			    bool keep_newlines)
+void octo_cli_str_add_clean(struct octo_cli_str *str, const char *s, size_t len, bool keep_newlines)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
@@ -607,7 +606,7 @@ enum cli_seg_kind { CLI_SEG_TEXT, CLI_SEG_ERROR, CLI_SEG_KV, CLI_SEG_TABLE };
 
 struct cli_seg {
 	enum cli_seg_kind kind;
-	struct octo_cli_str text;   /* TEXT and ERROR */
+	struct octo_cli_str text; /* TEXT and ERROR */
 };
 
 struct cli_kv {
@@ -623,9 +622,9 @@ struct octo_cli_out {
 	size_t nkv, kvcap;
 	char **cols;
 	size_t ncols;
-	char **cells;              /* nrows * width, row after row */
+	char **cells; /* nrows * width, row after row */
 	size_t nrows, cellcap;
-	size_t width;              /* values per row; 0 until columns or a row */
+	size_t width; /* values per row; 0 until columns or a row */
 	bool table;
 	int verbose;
 	void (*verbose_hook)(void *data, int level);
@@ -746,7 +745,7 @@ static void cli_table_start(struct octo_cli_out *out)
 void octo_cli_columnsv(struct octo_cli_out *out, const char *const *cols, size_t n)
 {
 	if (!out || (n && !cols) || out->nrows || out->ncols)
-		return;  /* the columns are set once, before the rows */
+		return; /* the columns are set once, before the rows */
 	if (n > CLI_MAX_COLUMNS)
 		n = CLI_MAX_COLUMNS;
 	cli_table_start(out);
@@ -781,8 +780,8 @@ void octo_cli_rowv(struct octo_cli_out *out, const char *const *vals, size_t n)
 		out->width = n < CLI_MAX_COLUMNS ? n : CLI_MAX_COLUMNS;
 	}
 	cli_table_start(out);
-	out->cells = cli_grow(out->cells, &out->cellcap, (out->nrows + 1) * out->width,
-			      sizeof(char *));
+	out->cells =
+		cli_grow(out->cells, &out->cellcap, (out->nrows + 1) * out->width, sizeof(char *));
 	for (size_t i = 0; i < out->width; i++) {
 		const char *v = i < n ? vals[i] : NULL;
 
@@ -952,12 +951,8 @@ static void cli_render_text(struct octo_cli_out *out, struct octo_cli_str *r)
 			    seg->text.s[seg->text.len - 1] != '\n')
 				octo_cli_str_add(r, "\n", 1);
 			break;
-		case CLI_SEG_KV:
-			cli_render_kv(out, r);
-			break;
-		case CLI_SEG_TABLE:
-			cli_render_table(out, r);
-			break;
+		case CLI_SEG_KV: cli_render_kv(out, r); break;
+		case CLI_SEG_TABLE: cli_render_table(out, r); break;
 		}
 	}
 }
@@ -1081,7 +1076,7 @@ int octo_cli_execute(struct octo_cli_out *out, const char *line)
 struct octo_cli_completion {
 	char **cands;
 	size_t n, cap;
-	int argc;       /* the words typed before the one being completed */
+	int argc; /* the words typed before the one being completed */
 	char **argv;
 };
 
@@ -1187,8 +1182,9 @@ char **octo_cli_complete_line(const char *line)
 		if (before > 0)
 			name = cli_lookup(before, argv, &nfixed);
 		if (name) {
-			const struct octo_cli_cmd *cmd = octo_registry_get(OCTO_REG_CLI, name, "cli");
+			const struct octo_cli_cmd *cmd;
 
+			cmd = octo_registry_get(OCTO_REG_CLI, name, "cli");
 			if (cmd) {
 				if (cmd->complete) {
 					c.argc = before;

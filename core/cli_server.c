@@ -15,15 +15,16 @@
  *    touches a connection's fd (server stop excepted, after octo_loop_fd_del).
  *  - workers: run one request per connection at a time (reading from that
  *    connection pauses meanwhile), then queue the answer's frames.
- *  - any logging thread: each connection is a log sink; a line is queued as a
- *    LOG frame under the connection's lock (bounded; a slow console loses
- *    lines and later gets a "[N log lines dropped]" note) and never blocks.
+ *  - any logging thread: a console that asked for log lines is a log sink; a
+ *    line is queued as a LOG frame under the connection's lock (bounded: a
+ *    slow console loses lines and later gets a "[N log lines dropped]"
+ *    note), so the logger never waits on a console.
  * Whoever queues bytes from outside the loop marks the connection and pokes
  * the eventfd; the loop then flushes the marked connections.
  *
  * Locks, outermost first: a connection's sink_lock -> the logger's lock ->
  * a connection's object lock -> wake_lock. The server lock (the list) is
- * never held while taking any of the others, except wake_lock.
+ * taken alone, or before the loop's own locks (timer and fd calls).
  */
 #include <errno.h>
 #include <grp.h>
@@ -46,8 +47,8 @@
 #include "cli_proto.h"
 
 #define SRV_MAX_CONNS 128
-#define SRV_LOG_BACKLOG (256u * 1024u)   /* queued bytes past which log lines drop */
-#define SRV_OUT_HIGH (1024u * 1024u)     /* queued bytes past which requests wait */
+#define SRV_LOG_BACKLOG (256u * 1024u) /* queued bytes past which log lines drop */
+#define SRV_OUT_HIGH (1024u * 1024u)   /* queued bytes past which requests wait */
 #define SRV_READ_MAX (OCTO_CLI_FRAME_HDR + OCTO_CLI_FRAME_MAX)
 #define SRV_RETRY_ACCEPT_MS 500
 
@@ -79,15 +80,12 @@ static bool srv_type_ok(int type, bool from_client)
 	case OCTO_CLI_F_COMMAND:
 	case OCTO_CLI_F_COMMAND_JSON:
 	case OCTO_CLI_F_COMPLETE:
-	case OCTO_CLI_F_VERBOSE:
-		return from_client;
+	case OCTO_CLI_F_VERBOSE: return from_client;
 	case OCTO_CLI_F_OUTPUT:
 	case OCTO_CLI_F_END:
 	case OCTO_CLI_F_LOG:
-	case OCTO_CLI_F_COMPLETIONS:
-		return !from_client;
-	default:
-		return false;
+	case OCTO_CLI_F_COMPLETIONS: return !from_client;
+	default: return false;
 	}
 }
 
@@ -145,8 +143,7 @@ long octo_cli_frame_decode(const unsigned char *buf, size_t avail, bool from_cli
 		if (l && p[l - 1] != '\0')
 			return OCTO_EINVAL;
 		break;
-	default:
-		break;
+	default: break;
 	}
 	*type = buf[0];
 	*payload = p;
@@ -203,32 +200,33 @@ struct srv_conn {
 	/* Loop thread only. */
 	unsigned char *rbuf;
 	size_t rlen;
-	uint32_t events;            /* what the loop watches now */
+	uint32_t events; /* what the loop watches now */
 	bool eof;
 	/* Under the object lock. */
-	struct octo_cli_str wq;     /* bytes to write, from woff on */
+	struct octo_cli_str wq; /* bytes to write, from woff on */
 	size_t woff;
-	bool busy;                  /* a request is on the worker pool */
+	bool busy; /* a request is on the worker pool */
 	bool closed;
-	unsigned long dropped;      /* log lines lost since the last note */
+	unsigned long dropped; /* log lines lost since the last note */
 	/* Any thread. */
-	atomic_int verbose;         /* -1: no log lines */
+	atomic_int verbose; /* -1: no log lines */
 	atomic_bool flush_wanted;
 	/* The log sink, under sink_lock. */
 	pthread_mutex_t sink_lock;
-	int sink_id;
+	int sink_id;      /* 0: none */
+	bool sink_closed; /* the connection is closing: no new sink */
 	struct octo_log_sink sink;
-	struct srv_conn *next;      /* server list, under srv.lock */
+	struct srv_conn *next; /* server list, under srv.lock */
 };
 
 struct srv_job {
-	struct srv_conn *conn;      /* a reference */
+	struct srv_conn *conn; /* a reference */
 	int type;
 	char *line;
 };
 
 static struct {
-	pthread_mutex_t lock;       /* the fields below except wake_fd */
+	pthread_mutex_t lock; /* the fields below except wake_fd */
 	bool running;
 	int listen_fd;
 	char *path;
@@ -237,7 +235,7 @@ static struct {
 	struct srv_conn *conns;
 	unsigned nconns;
 	uint64_t retry_timer;
-	pthread_mutex_t wake_lock;  /* wake_fd: written by any thread, closed at stop */
+	pthread_mutex_t wake_lock; /* wake_fd: written by any thread, closed at stop */
 	int wake_fd;
 	atomic_bool wake_pending;
 } srv = {
@@ -307,17 +305,46 @@ static void srv_log_write(const struct octo_log_record *rec, void *data)
 	srv_wake(conn);
 }
 
+/* Sets which log lines a console gets. Its log sink exists only while it
+ * wants some (one-shot consoles never take one of the logger's slots). */
 static void srv_conn_set_verbose(struct srv_conn *conn, int level)
 {
+	static const char full[] = "[no live log for this console: the logger has no free slot]";
+	bool refused = false;
+
 	if (level < -1)
 		level = -1;
 	if (level > 99)
 		level = 99;
 	atomic_store(&conn->verbose, level);
 	pthread_mutex_lock(&conn->sink_lock);
-	if (conn->sink_id > 0)
-		octo_log_sink_set_verbose(conn->sink_id, level < 0 ? 0 : level);
+	if (conn->sink_closed) {
+		pthread_mutex_unlock(&conn->sink_lock);
+		return;
+	}
+	if (level >= 0 && conn->sink_id == 0) {
+		int id;
+
+		conn->sink.max_verbose = level;
+		id = octo_log_sink_add(&conn->sink);
+		if (id > 0)
+			conn->sink_id = id;
+		else
+			refused = true;
+	} else if (level >= 0) {
+		octo_log_sink_set_verbose(conn->sink_id, level);
+	} else if (conn->sink_id > 0) {
+		octo_log_sink_remove(conn->sink_id);
+		conn->sink_id = 0;
+	}
 	pthread_mutex_unlock(&conn->sink_lock);
+	if (refused) {
+		octo_obj_lock(conn);
+		if (!conn->closed)
+			octo_cli_frame_add(&conn->wq, OCTO_CLI_F_LOG, full, sizeof(full) - 1);
+		octo_obj_unlock(conn);
+		srv_wake(conn);
+	}
 }
 
 /* "core set verbose N" run from this console. */
@@ -350,6 +377,7 @@ static void srv_conn_close(struct srv_conn *conn)
 	pthread_mutex_lock(&conn->sink_lock);
 	id = conn->sink_id;
 	conn->sink_id = 0;
+	conn->sink_closed = true;
 	pthread_mutex_unlock(&conn->sink_lock);
 	if (id > 0)
 		octo_log_sink_remove(id);
@@ -363,7 +391,7 @@ static void srv_conn_close(struct srv_conn *conn)
 		}
 	}
 	pthread_mutex_unlock(&srv.lock);
-	octo_obj_unref(conn);   /* the list's reference */
+	octo_obj_unref(conn); /* the list's reference */
 }
 
 /* Loop thread: sets the events to watch from the connection's state. */
@@ -660,8 +688,8 @@ static void srv_accept_cb(int lfd, uint32_t events, void *data)
 					 strerror(errno));
 				octo_loop_fd_mod(lfd, 0);
 				pthread_mutex_lock(&srv.lock);
-				srv.retry_timer = octo_timer_add(SRV_RETRY_ACCEPT_MS,
-								 srv_retry_accept, NULL);
+				srv.retry_timer =
+					octo_timer_add(SRV_RETRY_ACCEPT_MS, srv_retry_accept, NULL);
 				pthread_mutex_unlock(&srv.lock);
 			}
 			return;
@@ -704,14 +732,6 @@ static void srv_accept_cb(int lfd, uint32_t events, void *data)
 		if (octo_loop_fd_add(fd, EPOLLIN, srv_conn_cb, conn) != 0) {
 			/* Not watched: close by hand (fd_del on it is harmless). */
 			srv_conn_close(conn);
-			continue;
-		}
-		{
-			int id = octo_log_sink_add(&conn->sink);
-
-			pthread_mutex_lock(&conn->sink_lock);
-			conn->sink_id = id > 0 ? id : 0;
-			pthread_mutex_unlock(&conn->sink_lock);
 		}
 	}
 }
@@ -726,8 +746,8 @@ static bool srv_someone_listens(const struct sockaddr_un *addr)
 
 	if (s < 0)
 		return false;
-	yes = connect(s, (const struct sockaddr *)addr, sizeof(*addr)) == 0 ||
-	      errno == EAGAIN || errno == EINPROGRESS;
+	yes = connect(s, (const struct sockaddr *)addr, sizeof(*addr)) == 0 || errno == EAGAIN ||
+	      errno == EINPROGRESS;
 	close(s);
 	return yes;
 }
@@ -764,7 +784,7 @@ int octo_cli_server_start(const char *path)
 		octo_log(OCTO_ERROR, "cli: the control socket is already open at %s", srv.path);
 		return OCTO_EBUSY;
 	}
-	srv.running = true;   /* reserved while starting */
+	srv.running = true; /* reserved while starting */
 	pthread_mutex_unlock(&srv.lock);
 
 	memset(&addr, 0, sizeof(addr));

@@ -36,10 +36,10 @@ struct con {
 	int fd;
 	unsigned char rbuf[CON_RBUF];
 	size_t rlen;
-	bool lost;                  /* the daemon went away or spoke nonsense */
-	bool log_to_stderr;         /* -rx: keep stdout for the answer */
-	bool at_prompt;             /* libedit shows a line being edited */
-	struct octo_cli_str payload;/* the last answer frame's payload */
+	bool lost;                   /* the daemon went away or spoke nonsense */
+	bool log_to_stderr;          /* -rx: keep stdout for the answer */
+	bool at_prompt;              /* libedit shows a line being edited */
+	struct octo_cli_str payload; /* the last answer frame's payload */
 	EditLine *el;
 	History *hist;
 	char *histfile;
@@ -103,7 +103,7 @@ static ssize_t con_fill(struct con *c)
 	ssize_t n;
 
 	if (c->rlen == sizeof(c->rbuf))
-		return -1;   /* a whole frame always fits: the daemon is confused */
+		return -1; /* a whole frame always fits: the daemon is confused */
 	do {
 		n = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
 	} while (n < 0 && errno == EINTR);
@@ -128,7 +128,7 @@ static void con_print_log(struct con *c, const unsigned char *p, size_t len)
 
 	octo_cli_str_add_clean(&line, (const char *)p, len, true);
 	if (c->at_prompt)
-		fputs("\r\033[K", f);   /* wipe the prompt line; redrawn below */
+		fputs("\r\033[K", f); /* wipe the prompt line; redrawn below */
 	fputs(line.s, f);
 	fputc('\n', f);
 	fflush(f);
@@ -299,9 +299,13 @@ static void con_list(char **cands)
 				break;
 			octo_cli_str_add_clean(&clean, cands[i], strlen(cands[i]), false);
 			fputs(clean.s, stdout);
-			if (k + 1 < cols && i + rows < count)
-				fprintf(stdout, "%*s", (int)(width - (size_t)con_chars(clean.s, clean.len)),
-					"");
+			if (k + 1 < cols && i + rows < count) {
+				int pad = (int)width - con_chars(clean.s, clean.len);
+
+				if (pad < 1)
+					pad = 1;
+				fprintf(stdout, "%*s", pad, "");
+			}
 			octo_cli_str_free(&clean);
 		}
 		fputc('\n', stdout);
@@ -423,7 +427,7 @@ static int con_getc(EditLine *el, wchar_t *wc)
 			}
 			r = mbrtowc(wc, &byte, 1, &c->mbs);
 			if (r == (size_t)-2)
-				continue;   /* more bytes of this character to come */
+				continue; /* more bytes of this character to come */
 			if (r == (size_t)-1) {
 				memset(&c->mbs, 0, sizeof(c->mbs));
 				*wc = (unsigned char)byte;

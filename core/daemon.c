@@ -11,6 +11,7 @@
 #include "octo/channel.h"
 #include "octo/dialplan.h"
 #include "octo/log.h"
+#include "octo/sched.h"
 #include "internal.h"
 
 struct octo_settings octo_settings;
@@ -30,6 +31,20 @@ void octo_set_booted(bool booted)
 	atomic_store(&daemon_booted, booted);
 }
 
+/* The stop is a SIGTERM to ourselves a moment later, so that the console
+ * that asked for it still gets its answer before the server closes. */
+static unsigned daemon_stop_timer(void *data)
+{
+	kill(getpid(), SIGTERM);
+	return 0;
+}
+
+static void daemon_stop_soon(void)
+{
+	if (!octo_timer_add(200, daemon_stop_timer, NULL))
+		kill(getpid(), SIGTERM);
+}
+
 void octo_request_stop(bool gracefully)
 {
 	if (gracefully) {
@@ -41,14 +56,14 @@ void octo_request_stop(bool gracefully)
 			return;
 		}
 	}
-	kill(getpid(), SIGTERM);
+	daemon_stop_soon();
 }
 
 void octo_main_channel_gone(void)
 {
 	if (atomic_load(&daemon_graceful) && octo_chan_count() == 0) {
 		octo_log(OCTO_NOTICE, "last call ended: stopping");
-		kill(getpid(), SIGTERM);
+		daemon_stop_soon();
 	}
 }
 

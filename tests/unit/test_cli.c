@@ -89,7 +89,7 @@ static void t_complete_peer(struct octo_cli_completion *c, int pos, const char *
 	if (pos != 0)
 		return;
 	for (size_t i = 0; i < OCTO_ARRAY_LEN(names); i++)
-		octo_cli_complete_add(c, names[i]);   /* the core filters by the partial */
+		octo_cli_complete_add(c, names[i]); /* the core filters by the partial */
 }
 
 static const struct octo_cli_cmd test_cmds[] = {
@@ -247,12 +247,10 @@ OCTO_TEST(tokenizer_partial_mode)
 
 OCTO_TEST(register_is_all_or_nothing)
 {
-	static const struct octo_cli_cmd dup[] = {
-		{ "dup one", "x", NULL, t_show, NULL },
-		{ "dup two", "x", NULL, t_show, NULL },
-		{ "DUP ONE", "x", NULL, t_show, NULL },
-		{ 0 }
-	};
+	static const struct octo_cli_cmd dup[] = { { "dup one", "x", NULL, t_show, NULL },
+						   { "dup two", "x", NULL, t_show, NULL },
+						   { "DUP ONE", "x", NULL, t_show, NULL },
+						   { 0 } };
 
 	test_setup();
 	OCTO_CHECK_INT_EQ(octo_cli_register_all(NULL, dup), OCTO_EEXIST);
@@ -322,8 +320,9 @@ OCTO_TEST(usage_is_printed)
 	OCTO_CHECK_INT_EQ(run("test show peer", false), OCTO_CLI_USAGE);
 	OCTO_CHECK_STR_EQ(rendered, "Usage: test show peer <name>\n");
 	OCTO_CHECK_INT_EQ(run("test show peer a b", true), OCTO_CLI_USAGE);
-	OCTO_CHECK_STR_EQ(rendered, "{\"status\":\"usage\",\"fields\":{},\"columns\":[],\"rows\":[],"
-				    "\"text\":\"\",\"errors\":[\"Usage: test show peer <name>\"]}\n");
+	OCTO_CHECK_STR_EQ(rendered, "{\"status\":\"usage\",\"fields\":{},\"columns\":[],"
+				    "\"rows\":[],\"text\":\"\","
+				    "\"errors\":[\"Usage: test show peer <name>\"]}\n");
 }
 
 OCTO_TEST(unknown_commands_get_a_suggestion)
@@ -335,14 +334,14 @@ OCTO_TEST(unknown_commands_get_a_suggestion)
 	OCTO_CHECK_INT_EQ(run("hlep", false), OCTO_CLI_UNKNOWN);
 	OCTO_CHECK_STR_EQ(rendered, "No such command 'hlep' (did you mean 'help'?)\n");
 	OCTO_CHECK_INT_EQ(run("core set verbos 3", false), OCTO_CLI_UNKNOWN);
-	OCTO_CHECK_STR_EQ(rendered,
-			  "No such command 'core set verbos 3' (did you mean 'core set verbose'?)\n");
+	OCTO_CHECK_STR_EQ(rendered, "No such command 'core set verbos 3' "
+				    "(did you mean 'core set verbose'?)\n");
 	OCTO_CHECK_INT_EQ(run("xyzzy plugh", false), OCTO_CLI_UNKNOWN);
 	OCTO_CHECK_STR_EQ(rendered, "No such command 'xyzzy plugh' (type 'help' for a list)\n");
 	OCTO_CHECK_INT_EQ(run("xyzzy", true), OCTO_CLI_UNKNOWN);
-	OCTO_CHECK_STR_EQ(rendered, "{\"status\":\"unknown\",\"fields\":{},\"columns\":[],\"rows\":[],"
-				    "\"text\":\"\",\"errors\":[\"No such command 'xyzzy' (type "
-				    "'help' for a list)\"]}\n");
+	OCTO_CHECK_STR_EQ(rendered, "{\"status\":\"unknown\",\"fields\":{},\"columns\":[],"
+				    "\"rows\":[],\"text\":\"\",\"errors\":[\"No such command "
+				    "'xyzzy' (type 'help' for a list)\"]}\n");
 }
 
 OCTO_TEST(failures_are_reported)
@@ -377,7 +376,7 @@ static struct octo_cli_out *mixed_output(bool json)
 	octo_cli_columns(out, "Name", "Calls", NULL);
 	octo_cli_row(out, "alice", "3");
 	octo_cli_row(out, "bob", NULL);
-	octo_cli_kv(out, "Total", "%d", 3);   /* a repeated key keeps its place */
+	octo_cli_kv(out, "Total", "%d", 3); /* a repeated key keeps its place */
 	octo_cli_printf(out, "done\n");
 	octo_cli_error(out, "one peer is %s\n", "offline");
 	return out;
@@ -388,15 +387,14 @@ OCTO_TEST(render_text_keeps_order_and_aligns)
 	struct octo_cli_out *out = mixed_output(false);
 
 	OCTO_CHECK(!octo_cli_out_json(out));
-	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_OK),
-			  "Peers of office\n"
-			  "Total:        3\n"
-			  "Online peers: 1\n"
-			  "Name   Calls\n"
-			  "alice  3\n"
-			  "bob\n"
-			  "done\n"
-			  "one peer is offline\n");
+	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_OK), "Peers of office\n"
+								 "Total:        3\n"
+								 "Online peers: 1\n"
+								 "Name   Calls\n"
+								 "alice  3\n"
+								 "bob\n"
+								 "done\n"
+								 "one peer is offline\n");
 	octo_cli_out_free(out);
 }
 
@@ -406,16 +404,18 @@ OCTO_TEST(render_json)
 
 	OCTO_CHECK(octo_cli_out_json(out));
 	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_FAIL),
-			  "{\"status\":\"fail\",\"fields\":{\"Total\":\"3\",\"Online peers\":\"1\"},"
-			  "\"columns\":[\"Name\",\"Calls\"],\"rows\":[[\"alice\",\"3\"],[\"bob\",\"\"]],"
+			  "{\"status\":\"fail\","
+			  "\"fields\":{\"Total\":\"3\",\"Online peers\":\"1\"},"
+			  "\"columns\":[\"Name\",\"Calls\"],"
+			  "\"rows\":[[\"alice\",\"3\"],[\"bob\",\"\"]],"
 			  "\"text\":\"Peers of office\\ndone\\n\","
 			  "\"errors\":[\"one peer is offline\"]}\n");
 	octo_cli_out_free(out);
 
 	out = octo_cli_out_alloc(true);
 	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_OK),
-			  "{\"status\":\"ok\",\"fields\":{},\"columns\":[],\"rows\":[],\"text\":\"\","
-			  "\"errors\":[]}\n");
+			  "{\"status\":\"ok\",\"fields\":{},\"columns\":[],\"rows\":[],"
+			  "\"text\":\"\",\"errors\":[]}\n");
 	octo_cli_out_free(out);
 }
 
@@ -431,11 +431,10 @@ OCTO_TEST(render_rows_with_arrays_and_utf8_widths)
 	octo_cli_rowv(out, r1, 2);
 	octo_cli_rowv(out, r2, 3);
 	octo_cli_rowv(out, r3, 1);
-	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_OK),
-			  "Nom  Ville\n"
-			  "Zoë  Genève\n"
-			  "Jo   Bern\n"
-			  "Al\n");
+	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_OK), "Nom  Ville\n"
+								 "Zoë  Genève\n"
+								 "Jo   Bern\n"
+								 "Al\n");
 	octo_cli_out_free(out);
 }
 
@@ -454,7 +453,8 @@ OCTO_TEST(render_text_is_terminal_safe)
 OCTO_TEST(json_escaping)
 {
 	struct octo_cli_str s = { 0 };
-	const char in[] = "q\"b\\n\n\tr\r\x01\x1f\x7f/é€😀\xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80z";
+	const char in[] = "q\"b\\n\n\tr\r\x01\x1f\x7f/é€😀"
+			  "\xff\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80z";
 
 	octo_cli_json_string(&s, in, sizeof(in) - 1);
 	OCTO_CHECK_STR_EQ(s.s, "\"q\\\"b\\\\n\\n\\tr\\r\\u0001\\u001f\\u007f/é€😀"
@@ -477,7 +477,8 @@ OCTO_TEST(json_keys_and_cells_are_escaped)
 	octo_cli_columns(out, "a\nb", NULL);
 	octo_cli_row(out, "\x02");
 	OCTO_CHECK_STR_EQ(octo_cli_out_render(out, OCTO_CLI_OK),
-			  "{\"status\":\"ok\",\"fields\":{\"k\\\"1\":\"v\\\\1\"},\"columns\":[\"a\\nb\"],"
+			  "{\"status\":\"ok\",\"fields\":{\"k\\\"1\":\"v\\\\1\"},"
+			  "\"columns\":[\"a\\nb\"],"
 			  "\"rows\":[[\"\\u0002\"]],\"text\":\"\",\"errors\":[]}\n");
 	octo_cli_out_free(out);
 }
@@ -510,7 +511,8 @@ OCTO_TEST(help_for_one_command)
 				    "Summary: Show one test peer\n"
 				    "Module:  core\n");
 	OCTO_CHECK_INT_EQ(run("help test show peers", true), OCTO_CLI_OK);
-	OCTO_CHECK_STR_EQ(rendered, "{\"status\":\"ok\",\"fields\":{\"Command\":\"test show peers\","
+	OCTO_CHECK_STR_EQ(rendered, "{\"status\":\"ok\","
+				    "\"fields\":{\"Command\":\"test show peers\","
 				    "\"Usage\":\"test show peers\",\"Summary\":\"List the test "
 				    "peers\",\"Module\":\"core\"},\"columns\":[],\"rows\":[],"
 				    "\"text\":\"\",\"errors\":[]}\n");
@@ -587,8 +589,7 @@ static void t_complete_reg(struct octo_cli_completion *c, int pos, const char *p
 OCTO_TEST(complete_from_the_registry)
 {
 	static const struct octo_cli_cmd reg_cmds[] = {
-		{ "regtest", "x", NULL, t_show, t_complete_reg },
-		{ 0 }
+		{ "regtest", "x", NULL, t_show, t_complete_reg }, { 0 }
 	};
 
 	test_setup();
@@ -611,21 +612,23 @@ OCTO_TEST(frame_round_trip)
 	octo_cli_frame_add(&s, OCTO_CLI_F_COMMAND, "core show version", 17);
 	octo_cli_frame_add(&s, OCTO_CLI_F_VERBOSE, "-1", 2);
 	OCTO_CHECK_INT_EQ(s.len, 5 + 17 + 5 + 2);
-	OCTO_CHECK(memcmp(s.s, "c\0\0\0\x11" "core", 9) == 0);
+	OCTO_CHECK(memcmp(s.s,
+			  "c\0\0\0\x11"
+			  "core",
+			  9) == 0);
 	OCTO_CHECK_INT_EQ(octo_cli_frame_decode((unsigned char *)s.s, s.len, true, &type, &p, &len),
 			  22);
 	OCTO_CHECK_INT_EQ(type, 'c');
 	OCTO_CHECK_INT_EQ(len, 17);
 	OCTO_CHECK(memcmp(p, "core show version", 17) == 0);
-	OCTO_CHECK_INT_EQ(octo_cli_frame_decode((unsigned char *)s.s + 22, 7, true, &type, &p, &len),
-			  7);
+	OCTO_CHECK_INT_EQ(
+		octo_cli_frame_decode((unsigned char *)s.s + 22, 7, true, &type, &p, &len), 7);
 	OCTO_CHECK_INT_EQ(type, OCTO_CLI_F_VERBOSE);
 	OCTO_CHECK_INT_EQ(octo_cli_verbose_parse(p, len), -1);
 	/* Incomplete: header, then payload. */
 	for (size_t n = 0; n < 22; n++)
-		OCTO_CHECK_INT_EQ(octo_cli_frame_decode((unsigned char *)s.s, n, true, &type, &p,
-							 &len),
-				  0);
+		OCTO_CHECK_INT_EQ(
+			octo_cli_frame_decode((unsigned char *)s.s, n, true, &type, &p, &len), 0);
 	octo_cli_str_free(&s);
 }
 
@@ -673,9 +676,15 @@ OCTO_TEST(frame_malformed)
 	/* Verbosity: -1..99 in decimal only. */
 	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\0", 5, true), OCTO_EINVAL);
 	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\2-2", 7, true), OCTO_EINVAL);
-	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\3" "100", 8, true), OCTO_EINVAL);
+	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\3"
+				     "100",
+				     8, true),
+			  OCTO_EINVAL);
 	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\2x1", 7, true), OCTO_EINVAL);
-	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\2" "99", 7, true), 7);
+	OCTO_CHECK_INT_EQ(decode_raw("v\0\0\0\2"
+				     "99",
+				     7, true),
+			  7);
 	/* End: exactly one status byte 0..3. */
 	OCTO_CHECK_INT_EQ(decode_raw("E\0\0\0\1\3", 6, false), 6);
 	OCTO_CHECK_INT_EQ(decode_raw("E\0\0\0\1\4", 6, false), OCTO_EINVAL);
@@ -785,7 +794,7 @@ struct client {
 	int fd;
 	unsigned char data[5 + OCTO_CLI_FRAME_MAX];
 	size_t len;
-	struct octo_cli_str payload;   /* of the last frame */
+	struct octo_cli_str payload; /* of the last frame */
 };
 
 static struct client *client_open(void)
@@ -879,8 +888,8 @@ static int client_answer(struct client *c, struct octo_cli_str *output, struct o
 	return status;
 }
 
-static int client_command(struct client *c, int type, const char *line,
-			  struct octo_cli_str *output, struct octo_cli_str *logs)
+static int client_command(struct client *c, int type, const char *line, struct octo_cli_str *output,
+			  struct octo_cli_str *logs)
 {
 	client_send(c, type, line);
 	return client_answer(c, output, logs);
@@ -981,8 +990,7 @@ OCTO_TEST(server_sends_log_lines_at_each_consoles_verbosity)
 			  OCTO_CLI_OK);
 	OCTO_CHECK_CONTAINS(logs.s, "marker verbose five");
 	quiet_logs.len = 0;
-	OCTO_CHECK_INT_EQ(client_command(quiet, OCTO_CLI_F_COMMAND, "help help", &out,
-					 &quiet_logs),
+	OCTO_CHECK_INT_EQ(client_command(quiet, OCTO_CLI_F_COMMAND, "help help", &out, &quiet_logs),
 			  OCTO_CLI_OK);
 	OCTO_CHECK_INT_EQ(quiet_logs.len, 0);
 	octo_cli_str_free(&out);
