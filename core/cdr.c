@@ -40,21 +40,17 @@ int octo_cdr_post(const struct octo_cdr *cdr)
 	size_t n = octo_registry_list(OCTO_REG_CDR, &items);
 	int taken = 0;
 
+	/* The listing holds each backend's module until it is freed. */
 	for (size_t i = 0; i < n; i++) {
-		/* Take a use reference so the backend cannot unload while posting. */
-		const struct octo_cdr_backend *be =
-			octo_registry_get(OCTO_REG_CDR, items[i].name, "cdr");
+		const struct octo_cdr_backend *be = items[i].item;
 
-		if (!be)
-			continue;
 		if (be->post(cdr) == 0)
 			taken++;
 		else
 			octo_log(OCTO_WARNING, "CDR backend %s refused the record of %s", be->name,
 				 cdr->uniqueid);
-		octo_registry_put(OCTO_REG_CDR, be, "cdr");
 	}
-	free(items);
+	octo_registry_list_free(items, n);
 	return taken;
 }
 

@@ -464,7 +464,7 @@ static char *cli_lookup(int argc, char **argv, size_t *nfixed)
 		}
 	}
 	name = best_name ? octo_strdup(best_name) : NULL;
-	free(items);
+	octo_registry_list_free(items, n);
 	*nfixed = best;
 	return name;
 }
@@ -547,7 +547,7 @@ static char *cli_suggest(int argc, char **argv)
 		}
 	}
 	octo_cli_str_free(&typed);
-	free(items);
+	octo_registry_list_free(items, n);
 	return found;
 }
 
@@ -1133,7 +1133,7 @@ void octo_cli_complete_registry(struct octo_cli_completion *c, int kind, const c
 	for (size_t i = 0; i < n; i++)
 		if (cli_starts(items[i].name, partial ? partial : ""))
 			octo_cli_complete_add(c, items[i].name);
-	free(items);
+	octo_registry_list_free(items, n);
 }
 
 /* Offers the fixed word number `nargs` of every command whose first words
@@ -1153,7 +1153,7 @@ static void cli_complete_words(struct octo_cli_completion *c, int nargs, char **
 		if (w && len >= strlen(partial) && strncasecmp(w, partial, strlen(partial)) == 0)
 			cli_complete_addn(c, w, len);
 	}
-	free(items);
+	octo_registry_list_free(items, n);
 }
 
 static int cli_cand_cmp(const void *a, const void *b)
@@ -1245,7 +1245,7 @@ static int cli_help(struct octo_cli_out *out, int argc, char **argv)
 	if (nargs == 0) {
 		n = octo_registry_list(OCTO_REG_CLI, &items);
 		cli_help_list(out, items, n, 0, NULL);
-		free(items);
+		octo_registry_list_free(items, n);
 		return OCTO_CLI_OK;
 	}
 	name = cli_lookup(nargs, args, &nfixed);
@@ -1270,7 +1270,7 @@ static int cli_help(struct octo_cli_out *out, int argc, char **argv)
 			matches++;
 	if (matches)
 		cli_help_list(out, items, n, nargs, args);
-	free(items);
+	octo_registry_list_free(items, n);
 	if (!matches) {
 		cli_no_such(out, nargs, args);
 		return OCTO_CLI_FAIL;

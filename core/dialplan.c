@@ -798,7 +798,7 @@ static int dp_cli_apps(struct octo_cli_out *out, int argc, char **argv)
 		octo_cli_row(out, app->name, items[i].module, app->synopsis ? app->synopsis : "",
 			     NULL);
 	}
-	free(items);
+	octo_registry_list_free(items, n);
 	octo_cli_kv(out, "applications", "%zu", n);
 	return OCTO_CLI_OK;
 }
@@ -838,7 +838,7 @@ static int dp_cli_funcs(struct octo_cli_out *out, int argc, char **argv)
 		octo_cli_row(out, f->name, items[i].module, f->syntax ? f->syntax : "",
 			     f->synopsis ? f->synopsis : "", NULL);
 	}
-	free(items);
+	octo_registry_list_free(items, n);
 	return OCTO_CLI_OK;
 }
 

@@ -824,7 +824,9 @@ int octo_loader_load_all(struct octo_diags *diags)
 				npre++;
 			}
 		}
-		qsort(plan.names + npre, plan.count - npre, sizeof(*plan.names), plan_cmp_names);
+		if (plan.count > npre)
+			qsort(plan.names + npre, plan.count - npre, sizeof(*plan.names),
+			      plan_cmp_names);
 	}
 
 	pthread_mutex_lock(&loader_lock);

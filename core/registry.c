@@ -252,25 +252,38 @@ size_t octo_registry_list(enum octo_reg_kind kind, struct octo_reg_item **out)
 	*out = NULL;
 	if ((unsigned)kind >= OCTO_REG_KINDS || !reg_by_name[kind])
 		return 0;
+	/* The read lock orders the module references against unload. */
+	pthread_rwlock_rdlock(&reg_lock);
 	snap = octo_container_snapshot(reg_by_name[kind], &count, reg_cmp_name);
-	if (!snap || !count) {
-		octo_container_snapshot_free(snap, count);
-		return 0;
-	}
-	*out = calloc(count, sizeof(**out));
+	if (snap && count)
+		*out = calloc(count, sizeof(**out));
 	if (!*out) {
+		pthread_rwlock_unlock(&reg_lock);
 		octo_container_snapshot_free(snap, count);
 		return 0;
 	}
 	for (size_t i = 0; i < count; i++) {
 		struct reg_entry *entry = snap[i];
 
-		(*out)[i].name = entry->name;
+		octo_strlcpy((*out)[i].name, entry->name, sizeof((*out)[i].name));
 		(*out)[i].item = entry->item;
-		(*out)[i].module = entry->owner ? octo_module_name(entry->owner) : "core";
+		(*out)[i].owner = entry->owner;
+		octo_strlcpy((*out)[i].module, entry->owner ? octo_module_name(entry->owner) : "core",
+			     sizeof((*out)[i].module));
+		if (entry->owner)
+			octo_module_ref(entry->owner, "registry list");
 	}
+	pthread_rwlock_unlock(&reg_lock);
 	octo_container_snapshot_free(snap, count);
 	return count;
+}
+
+void octo_registry_list_free(struct octo_reg_item *items, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (items[i].owner)
+			octo_module_unref(items[i].owner, "registry list");
+	free(items);
 }
 
 /* ---------------------------------------------------------------- services */

@@ -56,15 +56,17 @@ void octo_registry_put(enum octo_reg_kind kind, const void *item, const char *ho
 const void *octo_registry_peek(enum octo_reg_kind kind, const char *name,
 			       struct octo_module **owner);
 
-/* Entry listing, sorted by name. The caller frees the array with free();
- * the items and names are borrowed and valid only until the next unload, so
- * use them at once (the CLI and completion do). */
+/* Entry listing, sorted by name. Every listed entry's module is held (a use
+ * reference) until octo_registry_list_free(), so the items stay valid even
+ * if someone asks for an unload meanwhile; names are copies. */
 struct octo_reg_item {
-	const char *name;
+	char name[96];
 	const void *item;
-	const char *module;      /* owning module's name, "core" for the core */
+	char module[64];         /* owning module's name, "core" for the core */
+	struct octo_module *owner;
 };
 size_t octo_registry_list(enum octo_reg_kind kind, struct octo_reg_item **out);
+void octo_registry_list_free(struct octo_reg_item *items, size_t count);
 
 /* ---------------------------------------------------------------- services
  * A named, versioned, append-only table of functions that a module offers to
