@@ -20,7 +20,7 @@ OCTO_DEPS_RUN=(
 # to find free ports.
 OCTO_DEPS_TEST=(
 	"${OCTO_DEPS_RUN[@]}"
-	clang libclang-rt-14-dev valgrind sip-tester iproute2 procps
+	clang libclang-rt-14-dev valgrind sip-tester iproute2 procps tmux
 )
 
 # Prints the packages of the arguments that are not installed, one a line.

@@ -410,7 +410,7 @@ static bool cli_word_eq(const char *typed, const char *word, size_t len)
  * typed word at its place; 0 otherwise. */
 static size_t cli_match_fixed(const char *words, int argc, char **argv)
 {
-	size_t n = cli_word_count(words), len;
+	size_t n = cli_word_count(words), len = 0;
 
 	if (n > (size_t)argc)
 		return 0;
@@ -427,7 +427,7 @@ static size_t cli_match_fixed(const char *words, int argc, char **argv)
  * (when last_partial) the last typed word only starts the fixed one. */
 static bool cli_match_start(const char *words, int nargs, char **argv, bool last_partial)
 {
-	size_t len;
+	size_t len = 0;
 
 	for (int k = 0; k < nargs; k++) {
 		const char *w = cli_word_at(words, (size_t)k, &len);
@@ -520,7 +520,7 @@ static char *cli_suggest(int argc, char **argv)
 
 	for (size_t i = 0; i < n; i++) {
 		const char *name = items[i].name, *end;
-		size_t nw = cli_word_count(name), take = nw < (size_t)argc ? nw : (size_t)argc, len;
+		size_t nw = cli_word_count(name), take = nw < (size_t)argc ? nw : (size_t)argc, len = 0;
 		char *lname;
 		unsigned d, limit;
 

@@ -56,3 +56,38 @@ check "$OCTO_CASE/module load" octo_rx "module load mod_hello"
 check_rx "$OCTO_CASE/hello after reload" "Hello from an out-of-tree module" "hello"
 
 octo_stop
+
+# 4. The same installed (non-sanitized) daemon under valgrind: a start, a
+#    reload, a call through the dialplan and a stop leave no leak and no
+#    memory error.
+if command -v valgrind >/dev/null 2>&1; then
+	vglog="$OCTO_TMP/valgrind.log"
+	rm -rf "$OCTO_STATE" && mkdir -p "$OCTO_STATE"
+	valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		--show-leak-kinds=definite,indirect --error-exitcode=9 --log-file="$vglog" \
+		"$OCTO_BIN" -f -C "$OCTO_CONF" -D "$OCTO_STATE" -s "$OCTO_SOCK" -M "$OCTO_MODDIR" \
+		</dev/null >"$OCTO_TMP/valgrind-daemon.log" 2>&1 &
+	vgpid=$!
+	if wait_until 60 octo_rx "core ready"; then
+		pass "$OCTO_CASE/valgrind start"
+	else
+		fail "$OCTO_CASE/valgrind start" "no answer within 60 s"
+	fi
+	check "$OCTO_CASE/valgrind reload" octo_rx "core reload"
+	check "$OCTO_CASE/valgrind test call" octo_rx "test call pbxinternal 101 100"
+	wait_until 20 bash -c "'$OCTO_BIN' -s '$OCTO_SOCK' -rx 'calls show history' | grep -q Test/100" || true
+	octo_rx "core stop now" >/dev/null 2>&1
+	for _ in $(seq 1 300); do kill -0 "$vgpid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$vgpid" 2>/dev/null
+	wait "$vgpid"
+	status=$?
+	if [ "$status" -eq 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$vglog"; then
+		pass "$OCTO_CASE/valgrind: no leak, no error over start, reload and stop"
+	else
+		fail "$OCTO_CASE/valgrind: no leak, no error over start, reload and stop" \
+			"exit status $status"
+		lib_show "$vglog" 80 "valgrind log"
+	fi
+else
+	fail "$OCTO_CASE/valgrind" "valgrind is not installed"
+fi
