@@ -399,12 +399,13 @@ static void dp_unknown_key(const char *proc, const struct octo_cfg_var *v,
 			best = dp_known_keys[i];
 		}
 	}
+	/* Like every config file: an unknown key is a warning, the rest loads. */
 	if (best)
-		octo_diags_add(diags, OCTO_DIAG_ERROR, v->file, v->line,
+		octo_diags_add(diags, OCTO_DIAG_WARNING, v->file, v->line,
 			       "[%s] unknown key \"%s\" (did you mean \"%s\"?)", proc, v->name,
 			       best);
 	else
-		octo_diags_add(diags, OCTO_DIAG_ERROR, v->file, v->line,
+		octo_diags_add(diags, OCTO_DIAG_WARNING, v->file, v->line,
 			       "[%s] unknown key \"%s\" (a procedure has exten, same, include and "
 			       "description)", proc, v->name);
 }

@@ -162,13 +162,27 @@ OCTO_TEST(errors_name_file_line_and_keep_running_plan)
 	expect_error("[a]\ninclude => b\n[b]\ninclude => a\n",
 		     "dialplan.conf:1: [a] includes itself (directly or through other "
 		     "procedures)");
-	expect_error("[users]\nextn => 100,1,NoOp()\n",
-		     "dialplan.conf:2: [users] unknown key \"extn\" (did you mean \"exten\"?)");
 	expect_error("[users]\nexten => 100\n",
 		     "dialplan.conf:2: [users] exten: \"100\": write NUMBER,PRIORITY,App(args)");
 	expect_error("[users]\nexten => 100,n(bad label),NoOp()\n",
 		     "dialplan.conf:2: [users] exten 100: label \"bad label\" may only use "
 		     "letters, digits, _ and -");
+}
+
+OCTO_TEST(unknown_key_is_a_warning)
+{
+	struct octo_diags diags = { 0 };
+
+	write_dialplan("[users]\nextn => 100,1,NoOp()\nexten => 5,1,NoOp()\n");
+	OCTO_CHECK_INT_EQ(octo_dialplan_reload(&diags), 0);
+	OCTO_CHECK_INT_EQ(diags.count, 1);
+	OCTO_CHECK_INT_EQ(diags.errors, 0);
+	if (diags.count)
+		OCTO_CHECK_STR_EQ(diags.items[0].message,
+				  "dialplan.conf:2: [users] unknown key \"extn\" (did you mean "
+				  "\"exten\"?)");
+	octo_diags_free(&diags);
+	OCTO_CHECK_STR_EQ(match("users", "5", NULL), "5");
 }
 
 static int run_cli(const char *line, char *buf, size_t size)

@@ -16,7 +16,7 @@ session="octo-console-$$"
 export TMUX_TMPDIR="$OCTO_TMP"
 tmux new-session -d -s "$session" -x 160 -y 50 \
 	"'$OCTO_BIN' -C '$OCTO_CONF' -s '$OCTO_SOCK' -r" || { fail "console/start" "tmux"; exit 1; }
-trap 'tmux kill-session -t "$session" 2>/dev/null; lib_exit' EXIT
+trap 'rc=$?; tmux kill-session -t "$session" 2>/dev/null; (exit $rc); lib_exit' EXIT
 
 screen() { tmux capture-pane -t "$session" -p -S -200; }
 type_keys() { tmux send-keys -t "$session" "$@"; }
