@@ -1,0 +1,1 @@
+# mk/cdr.mk - build rules for the cdr part (included by Makefile.am).

@@ -1,0 +1,1 @@
+# mk/media.mk - build rules for the media part (included by Makefile.am).
