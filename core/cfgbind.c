@@ -23,7 +23,7 @@
 
 #include "octo/config.h"
 
-#define BIND_CLEAN 104  /* buffer for a quoted text in a message */
+#define BIND_CLEAN OCTO_CFG_CLEAN
 #define BIND_PHRASE 512 /* buffer for an error phrase built on the fly */
 #define BIND_SUGGEST 3  /* "did you mean" names at most this many keys */
 
@@ -41,31 +41,6 @@ static void *bind_xcalloc(size_t n, size_t size)
 static bool bind_isdigit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-/* Copies `text` for a message into buf (BIND_CLEAN bytes): control characters
- * become '?', and a long text is cut at a character boundary and gets "...". */
-static const char *bind_clean(char *buf, const char *text)
-{
-	size_t n = strlen(text);
-	bool cut = n >= BIND_CLEAN;
-
-	if (cut) {
-		n = BIND_CLEAN - 4;
-		while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
-			n--;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		buf[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	if (cut) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
 }
 
 /* ---------------------------------------------------------------- value parsers */
@@ -530,12 +505,12 @@ static void bind_unknown(struct octo_diags *d, const char *where, const struct o
 						j == 0           ? " "
 						: j == nbest - 1 ? " or "
 								 : ", ",
-						bind_clean(ob, opts[best[j]].key));
+						octo_cfg_clean(ob, opts[best[j]].key));
 		}
 		snprintf(hint + off, sizeof(hint) - off, "?)");
 	}
 	octo_diags_add(d, OCTO_DIAG_WARNING, v->file, v->line, "%sunknown option \"%s\"%s", where,
-		       bind_clean(kb, v->name), hint);
+		       octo_cfg_clean(kb, v->name), hint);
 }
 
 int octo_cfg_bind(const struct octo_cfg_section *sec, const struct octo_cfg_opt *opts, void *out,
@@ -558,7 +533,7 @@ int octo_cfg_bind(const struct octo_cfg_section *sec, const struct octo_cfg_opt 
 		return OCTO_EINVAL;
 	errors_before = diags->errors;
 	if (sec)
-		snprintf(where, sizeof(where), "[%s] ", bind_clean(sb, sec->name));
+		snprintf(where, sizeof(where), "[%s] ", octo_cfg_clean(sb, sec->name));
 	while (opts[nopts].key)
 		nopts++;
 	for (const struct octo_cfg_var *v = sec ? sec->vars : NULL; v; v = v->next)
@@ -592,7 +567,7 @@ int octo_cfg_bind(const struct octo_cfg_section *sec, const struct octo_cfg_opt 
 		if (err)
 			octo_diags_add(diags, OCTO_DIAG_ERROR, sfile, sline,
 				       "%s%s: default \"%s\" %s (bug in the option table)", where,
-				       opt->key, bind_clean(vb, opt->def), err);
+				       opt->key, octo_cfg_clean(vb, opt->def), err);
 	}
 
 	i = 0;
@@ -616,7 +591,7 @@ int octo_cfg_bind(const struct octo_cfg_section *sec, const struct octo_cfg_opt 
 		err = bind_apply(opt, out, v->value, append, phrase);
 		if (err)
 			octo_diags_add(diags, OCTO_DIAG_ERROR, v->file, v->line, "%s%s: \"%s\" %s",
-				       where, opt->key, bind_clean(vb, v->value), err);
+				       where, opt->key, octo_cfg_clean(vb, v->value), err);
 	}
 
 	for (size_t k = 0; k < nopts; k++)

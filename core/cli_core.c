@@ -10,6 +10,7 @@
 
 #include "octo/channel.h"
 #include "octo/cli.h"
+#include "octo/config.h"
 #include "octo/log.h"
 #include "octo/sched.h"
 #include "internal.h"
@@ -17,6 +18,16 @@
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.0"
 #endif
+
+void octo_cli_diags(struct octo_cli_out *out, const struct octo_diags *diags)
+{
+	for (size_t i = 0; i < diags->count; i++) {
+		if (diags->items[i].severity == OCTO_DIAG_ERROR)
+			octo_cli_error(out, "%s", diags->items[i].message);
+		else
+			octo_cli_printf(out, "warning: %s", diags->items[i].message);
+	}
+}
 
 /* "2 days, 3 hours, 4 minutes, 5 seconds" */
 static void core_format_duration(uint64_t secs, char *buf, size_t size)
@@ -171,12 +182,7 @@ static int core_cli_reload(struct octo_cli_out *out, int argc, char **argv)
 	if (argc != 2)
 		return OCTO_CLI_USAGE;
 	rc = octo_reload_all(&diags);
-	for (size_t i = 0; i < diags.count; i++) {
-		if (diags.items[i].severity == OCTO_DIAG_ERROR)
-			octo_cli_error(out, "%s", diags.items[i].message);
-		else
-			octo_cli_printf(out, "warning: %s", diags.items[i].message);
-	}
+	octo_cli_diags(out, &diags);
 	octo_diags_free(&diags);
 	if (rc) {
 		octo_cli_error(out, "Reload failed: the files with errors keep their running "

@@ -35,7 +35,7 @@
 #define CFG_MAX_ERRORS 200                  /* then parsing stops */
 #define CFG_MAX_VARS 1000000                /* keys in a tree, inherited copies included */
 #define CFG_CHUNK 16384
-#define CFG_CLEAN 104 /* buffer for a quoted text in a message */
+#define CFG_CLEAN OCTO_CFG_CLEAN
 
 /* ---------------------------------------------------------------- memory */
 static void *cfg_xrealloc(void *p, size_t n)
@@ -217,15 +217,13 @@ static char *cfg_trim(char *s)
 	return s;
 }
 
-/* Copies `text` for a message into buf (CFG_CLEAN bytes): control characters
- * become '?', and a long text is cut at a character boundary and gets "...". */
-static const char *cfg_clean(char *buf, const char *text)
+const char *octo_cfg_clean(char *buf, const char *text)
 {
 	size_t n = strlen(text);
-	bool cut = n >= CFG_CLEAN;
+	bool cut = n >= OCTO_CFG_CLEAN;
 
 	if (cut) {
-		n = CFG_CLEAN - 4;
+		n = OCTO_CFG_CLEAN - 4;
 		while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
 			n--;
 	}
@@ -413,7 +411,7 @@ static void cfg_header(struct cfg_parser *p, const char *file, int lineno, char 
 		cfg_error(p, file, lineno, "empty section name");
 		return;
 	}
-	cfg_clean(nb, name);
+	octo_cfg_clean(nb, name);
 	rest = cfg_trim(close + 1);
 	if (*rest == '(') {
 		char *cp = strchr(rest, ')');
@@ -429,7 +427,7 @@ static void cfg_header(struct cfg_parser *p, const char *file, int lineno, char 
 	}
 	if (*rest) {
 		cfg_error(p, file, lineno, "[%s] unexpected text after the header: \"%s\"", nb,
-			  cfg_clean(tb, rest));
+			  octo_cfg_clean(tb, rest));
 		return;
 	}
 	old = cfg_table_find(p->cfg, name);
@@ -465,14 +463,14 @@ static void cfg_header(struct cfg_parser *p, const char *file, int lineno, char 
 			tpl = cfg_table_find(p->cfg, t);
 			if (!tpl) {
 				cfg_error(p, file, lineno, "[%s] unknown template \"%s\"", nb,
-					  cfg_clean(tb, t));
+					  octo_cfg_clean(tb, t));
 				continue;
 			}
 			if (!tpl->pub.is_template) {
 				cfg_error(p, file, lineno,
 					  "[%s] \"%s\" is a section, not a template (add \"(!)\" "
 					  "to its header)",
-					  nb, cfg_clean(tb, t));
+					  nb, octo_cfg_clean(tb, t));
 				continue;
 			}
 			tpls[ntpl++] = tpl;
@@ -598,7 +596,7 @@ static void cfg_include(struct cfg_parser *p, const char *file, int lineno, cons
 	struct stat st;
 	int fd;
 
-	cfg_clean(nb, name);
+	octo_cfg_clean(nb, name);
 	if (!p->dir) {
 		cfg_error(p, file, lineno, "#include \"%s\": includes are not allowed here", nb);
 		return;
@@ -649,7 +647,7 @@ static void cfg_include(struct cfg_parser *p, const char *file, int lineno, cons
 			char fb[CFG_CLEAN];
 
 			off += (size_t)snprintf(chain + off, size - off, "%s -> ",
-						cfg_clean(fb, p->stack[j].name));
+						octo_cfg_clean(fb, p->stack[j].name));
 		}
 		snprintf(chain + off, size - off, "%s", nb);
 		cfg_error(p, file, lineno, "#include cycle: %s", chain);
@@ -686,7 +684,7 @@ static void cfg_directive(struct cfg_parser *p, const char *file, int lineno, ch
 			return;
 		}
 		word[n] = '\0';
-		cfg_error(p, file, lineno, "unknown directive \"#%s\"", cfg_clean(nb, word));
+		cfg_error(p, file, lineno, "unknown directive \"#%s\"", octo_cfg_clean(nb, word));
 		return;
 	}
 	arg = cfg_trim(word + n);
@@ -721,7 +719,7 @@ static void cfg_key(struct cfg_parser *p, const char *file, int lineno, char *s)
 		return;
 	if (!eq) {
 		cfg_error(p, file, lineno, "expected \"key = value\", got \"%s\"",
-			  cfg_clean(kb, s));
+			  octo_cfg_clean(kb, s));
 		return;
 	}
 	object = eq[1] == '>';
@@ -733,7 +731,7 @@ static void cfg_key(struct cfg_parser *p, const char *file, int lineno, char *s)
 		return;
 	}
 	if (!p->cur) {
-		cfg_error(p, file, lineno, "key \"%s\" before any [section]", cfg_clean(kb, key));
+		cfg_error(p, file, lineno, "key \"%s\" before any [section]", octo_cfg_clean(kb, key));
 		return;
 	}
 	cfg_add_var(p, p->cur,

@@ -7,12 +7,16 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "octo/config.h"
 #include "octo/log.h"
 #include "octo/module.h"
 
 struct octo_channel;
+
+/* A CLOCK_REALTIME deadline `ms` from now, for pthread_cond_timedwait (util.c). */
+struct timespec octo_deadline_after_ms(unsigned ms);
 
 /* ---------------------------------------------------------------- daemon state (daemon.c) */
 /* octo.conf [options]; filled by main.c before anything starts. */

@@ -982,12 +982,7 @@ static int module_cli_reload(struct octo_cli_out *out, int argc, char **argv)
 		rc = octo_loader_reload(argv[2], &diags);
 	else
 		return OCTO_CLI_USAGE;
-	for (size_t i = 0; i < diags.count; i++) {
-		if (diags.items[i].severity == OCTO_DIAG_ERROR)
-			octo_cli_error(out, "%s", diags.items[i].message);
-		else
-			octo_cli_printf(out, "warning: %s", diags.items[i].message);
-	}
+	octo_cli_diags(out, &diags);
 	octo_diags_free(&diags);
 	if (rc) {
 		octo_cli_error(out, "Reload failed: the running configuration stays in place.");

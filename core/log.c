@@ -555,12 +555,7 @@ static int log_cli_reload(struct octo_cli_out *out, int argc, char **argv)
 	if (argc != 2)
 		return OCTO_CLI_USAGE;
 	rc = octo_logger_reload(&diags);
-	for (size_t i = 0; i < diags.count; i++) {
-		if (diags.items[i].severity == OCTO_DIAG_ERROR)
-			octo_cli_error(out, "%s", diags.items[i].message);
-		else
-			octo_cli_printf(out, "warning: %s", diags.items[i].message);
-	}
+	octo_cli_diags(out, &diags);
 	octo_diags_free(&diags);
 	if (rc) {
 		octo_cli_error(out, "logger.conf not reloaded: the running log channels stay");

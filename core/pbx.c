@@ -522,15 +522,8 @@ int octo_pbx_start(struct octo_channel *chan)
 
 void octo_pbx_wait_threads(unsigned timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = octo_deadline_after_ms(timeout_ms);
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&pbx_lock);
 	while (pbx_threads > 0) {
 		if (pthread_cond_timedwait(&pbx_cond, &pbx_lock, &deadline))

@@ -60,6 +60,11 @@ void octo_cli_rowv(struct octo_cli_out *out, const char *const *vals, size_t n);
 /* An error line for a failed command ("cannot unload ...: in use by ..."). */
 void octo_cli_error(struct octo_cli_out *out, const char *fmt, ...) OCTO_PRINTF(2, 3);
 
+/* Prints configuration diagnostics: errors as error lines, warnings as
+ * "warning: ..." text lines. */
+struct octo_diags;
+void octo_cli_diags(struct octo_cli_out *out, const struct octo_diags *diags);
+
 /* True when the output will be rendered as JSON (handlers rarely care). */
 bool octo_cli_out_json(const struct octo_cli_out *out);
 

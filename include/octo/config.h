@@ -216,6 +216,12 @@ void octo_cfg_unbind(const struct octo_cfg_opt *opts, void *out);
 const char *octo_cfg_parse_bool(const char *text, bool *out);
 const char *octo_cfg_parse_duration(const char *text, bool ms, unsigned long long *out);
 
+/* Copies `text` for quoting in a message into buf (OCTO_CFG_CLEAN bytes):
+ * control characters become '?', a long text is cut at a character boundary
+ * and gets "...". Returns buf. */
+#define OCTO_CFG_CLEAN 104
+const char *octo_cfg_clean(char *buf, const char *text);
+
 /* Levenshtein distance, used for "did you mean" in the config and the CLI. */
 unsigned octo_edit_distance(const char *a, const char *b);
 
