@@ -689,6 +689,9 @@ void octo_cli_printf(struct octo_cli_out *out, const char *fmt, ...)
 	va_start(ap, fmt);
 	cli_str_vaddf(&seg->text, fmt, ap);
 	va_end(ap);
+	/* Each call is one or more whole lines. */
+	if (seg->text.len && seg->text.s[seg->text.len - 1] != '\n')
+		octo_cli_str_add(&seg->text, "\n", 1);
 }
 
 void octo_cli_error(struct octo_cli_out *out, const char *fmt, ...)

@@ -28,6 +28,7 @@
 #include "octo/dialplan.h"
 #include "octo/log.h"
 #include "octo/sched.h"
+#include "octo/store.h"
 #include "cli_proto.h"
 #include "internal.h"
 
@@ -439,9 +440,15 @@ int main(int argc, char **argv)
 			 "%s", diags.items[i].message);
 	octo_diags_free(&diags);
 
+	if (octo_store_init(NULL)) {
+		octo_log(OCTO_ERROR, "cannot open the store in %s", octo_paths.data_dir);
+		rc = 1;
+		goto shutdown;
+	}
 	if (octo_loader_init(octo_paths.module_dir)) {
 		octo_log(OCTO_ERROR, "cannot start the module loader");
-		return 1;
+		rc = 1;
+		goto shutdown;
 	}
 	octo_loader_load_all(&diags);
 	octo_diags_free(&diags);
@@ -479,6 +486,7 @@ shutdown:
 	octo_cli_server_stop();
 	octo_chan_shutdown();
 	octo_loader_shutdown();
+	octo_store_shutdown();
 	octo_dialplan_shutdown();
 	octo_cli_core_shutdown();
 	octo_sched_stop();

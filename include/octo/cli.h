@@ -42,7 +42,8 @@ int octo_cli_register_all(struct octo_module *owner, const struct octo_cli_cmd *
 void octo_cli_unregister_all(const struct octo_cli_cmd *cmds);
 
 /* ---------------------------------------------------------------- output */
-/* Free text (a trailing newline is added when missing at the end). */
+/* Free text: each call is one or more whole lines (a newline is added when
+ * the text does not end with one). */
 void octo_cli_printf(struct octo_cli_out *out, const char *fmt, ...) OCTO_PRINTF(2, 3);
 
 /* A key/value pair, shown as "key: value" aligned, or in JSON "fields". */

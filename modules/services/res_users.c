@@ -1,0 +1,1130 @@
+/*
+ * res_users.c - the users of the PBX, read from users.conf (one section per
+ * user, named by its extension), offered to other modules as the service
+ * "users" version 1 (include/octo/users.h), with the CLI:
+ *
+ *   user show [<extension>]          the users, or all about one user
+ *   user passwd generate <extension> a strong SIP password and its config line
+ *   core show licenses               license profiles assigned and bought
+ *
+ * License counts bought come from octo.conf [licenses] (`UC-Essential = 10`).
+ * Assigning more than was bought is allowed -- the users keep working -- and
+ * reported as a warning in the log and in `core show licenses`.
+ *
+ * DESIGN
+ *  - A user is an immutable refcounted object: one allocation holding the
+ *    public struct octo_user followed by all its strings, with no destructor,
+ *    so the core alone frees it and a reference held elsewhere (chan_sip)
+ *    never needs this module's code.
+ *  - All users form a snapshot (struct users_set: a container by extension,
+ *    an array sorted by extension, license counts). Load and reload build a
+ *    complete new set from the files; only a set without a single error is
+ *    swapped in, under users_lock (a rwlock guarding only the pointer);
+ *    readers take what they need (a user reference, or the set) under the
+ *    read lock and work without it.
+ *  - Reload and check share one builder; check (octo -t) runs without the
+ *    dialplan, so only the running daemon warns about unknown procedures.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/rand.h>
+
+#include "octo/channel.h"
+#include "octo/cli.h"
+#include "octo/config.h"
+#include "octo/dialplan.h"
+#include "octo/log.h"
+#include "octo/module.h"
+#include "octo/obj.h"
+#include "octo/pattern.h"
+#include "octo/registry.h"
+#include "octo/users.h"
+
+#define USERS_FILE "users.conf"
+#define USERS_EXT_MAX 20  /* digits of an extension */
+#define USERS_NAME_MAX 64 /* procedure, ACL group */
+#define USERS_FWD_MAX 32  /* digits of a forward destination */
+#define USERS_PASSWORD_MIN 8
+#define USERS_GEN_LEN 20     /* characters of a generated password */
+#define USERS_DEVICES_MAX 64 /* devices listed per technology */
+#define USERS_LICENSE_MAX 1000000
+
+/* What octo_cfg_bind fills from one section. */
+struct users_cfg {
+	char *name;
+	char *email;
+	char *mobile;
+	char *secret;
+	char *procedure;
+	char *language;
+	int license;
+	char *acl_group;
+	char *voicemail_pin;
+	char *codecs;
+	unsigned max_contacts;
+	bool dnd;
+	bool reject_anonymous;
+	struct octo_cfg_list reject;
+	char *forward_all;
+	char *forward_busy;
+	char *forward_noanswer;
+	bool call_waiting;
+	unsigned call_timeout;
+	bool weak_password_ok;
+};
+
+/* One user: the public part first, so a struct octo_user pointer is the
+ * object pointer. The strings and the reject array follow in the same
+ * allocation. */
+struct users_user {
+	struct octo_user pub;
+	const char *file; /* where the section starts */
+	int line;
+	bool weak_password; /* weak, accepted by weak_password_ok */
+};
+
+/* A snapshot of every user. */
+struct users_set {
+	struct octo_container *by_ext;
+	struct users_user **sorted;
+	size_t count;
+	unsigned assigned[OCTO_LIC_COUNT];
+	unsigned bought[OCTO_LIC_COUNT];
+	bool counted; /* octo.conf has a [licenses] section */
+};
+
+static pthread_rwlock_t users_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct users_set *users_current; /* guarded by users_lock */
+
+/* ---------------------------------------------------------------- value checks */
+static bool users_all_digits(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return false;
+	return n > 0 && n <= max;
+}
+
+static bool users_is_name(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return n > 0 && n <= max;
+}
+
+static const char *users_set_str(void *field, const char *value, bool ok, const char *err)
+{
+	char **p = field;
+
+	if (!ok)
+		return err;
+	free(*p);
+	*p = octo_strdup(value);
+	return NULL;
+}
+
+static void users_free_str(void *field)
+{
+	char **p = field;
+
+	free(*p);
+	*p = NULL;
+}
+
+static const char *users_set_email(void *field, const char *value)
+{
+	const char *at = strchr(value, '@');
+	bool ok = at && at != value && at[1] && !strchr(at + 1, '@') && strchr(at + 1, '.') &&
+		  strlen(value) <= 254;
+
+	for (const char *s = value; ok && *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f || *s == '<' || *s == '>' || *s == ',')
+			ok = false;
+	return users_set_str(field, value, ok, "is not an e-mail address (like alice@example.com)");
+}
+
+static const char *users_set_phone(void *field, const char *value)
+{
+	return users_set_str(field, value, users_all_digits(value + (value[0] == '+'), 20),
+			     "is not a phone number (digits, optionally starting with +)");
+}
+
+static const char *users_set_name(void *field, const char *value)
+{
+	return users_set_str(field, value, users_is_name(value, USERS_NAME_MAX),
+			     "is not a valid name (letters, digits, '_', '-' and '.')");
+}
+
+static const char *users_set_language(void *field, const char *value)
+{
+	return users_set_str(field, value, users_is_name(value, 16),
+			     "is not a language code (like en, it, pt_BR)");
+}
+
+static const char *users_set_pin(void *field, const char *value)
+{
+	size_t n = strlen(value);
+
+	return users_set_str(field, value, users_all_digits(value, 16) && n >= 4,
+			     "is not a PIN (4 to 16 digits)");
+}
+
+static const char *users_set_forward(void *field, const char *value)
+{
+	char **p = field;
+	const char *s = value + (value[0] == '+');
+	size_t n = 0;
+
+	if (!strcasecmp(value, "VOICEMAIL")) {
+		free(*p);
+		*p = octo_strdup("VOICEMAIL");
+		return NULL;
+	}
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || s[n] == '*' || s[n] == '#'))
+			return "is not a number or VOICEMAIL";
+	return users_set_str(field, value, n > 0 && n <= USERS_FWD_MAX,
+			     "is not a number or VOICEMAIL");
+}
+
+/* "PCMA, PCMU" -> "PCMA,PCMU". */
+static const char *users_set_codecs(void *field, const char *value)
+{
+	char **p = field, *out = octo_strdup(value), *o = out;
+	const char *s = value;
+
+	while (*s) {
+		const char *start, *end;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		start = s;
+		while (*s && *s != ',')
+			s++;
+		end = s;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start) {
+			free(out);
+			return "is not a list of codec names (like PCMA,PCMU)";
+		}
+		for (const char *c = start; c < end; c++) {
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' || *c == '_')) {
+				free(out);
+				return "is not a list of codec names (like PCMA,PCMU)";
+			}
+		}
+		if (o != out)
+			*o++ = ',';
+		memcpy(o, start, (size_t)(end - start));
+		o += end - start;
+		if (*s == ',')
+			s++;
+	}
+	*o = '\0';
+	if (o == out) {
+		free(out);
+		return "is not a list of codec names (like PCMA,PCMU)";
+	}
+	free(*p);
+	*p = out;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- the option table */
+static const char *users_lic_values[OCTO_LIC_COUNT + 1];
+static pthread_once_t users_lic_once = PTHREAD_ONCE_INIT;
+
+static void users_lic_init(void)
+{
+	for (int i = 0; i < OCTO_LIC_COUNT; i++)
+		users_lic_values[i] = octo_license_name((enum octo_license)i);
+	users_lic_values[OCTO_LIC_COUNT] = NULL;
+}
+
+#define USERS_CUSTOM(k, f, d, setter)                                                              \
+	OCTO_CFG_CUSTOM(k, struct users_cfg, f, d, setter, users_free_str)
+
+static const struct octo_cfg_opt users_opts[] = {
+	OCTO_CFG_STR("name", struct users_cfg, name, NULL, 0),
+	USERS_CUSTOM("email", email, NULL, users_set_email),
+	USERS_CUSTOM("mobile", mobile, NULL, users_set_phone),
+	OCTO_CFG_STR("secret", struct users_cfg, secret, NULL, 0),
+	USERS_CUSTOM("procedure", procedure, "users", users_set_name),
+	USERS_CUSTOM("language", language, NULL, users_set_language),
+	OCTO_CFG_ENUM("license", struct users_cfg, license, "PBX-BASIC", users_lic_values),
+	USERS_CUSTOM("acl_group", acl_group, NULL, users_set_name),
+	USERS_CUSTOM("voicemail_pin", voicemail_pin, NULL, users_set_pin),
+	USERS_CUSTOM("codecs", codecs, NULL, users_set_codecs),
+	OCTO_CFG_UINT("max_contacts", struct users_cfg, max_contacts, "5", 1, 50),
+	OCTO_CFG_BOOL("dnd", struct users_cfg, dnd, "no"),
+	OCTO_CFG_BOOL("reject_anonymous", struct users_cfg, reject_anonymous, "no"),
+	OCTO_CFG_LIST("reject", struct users_cfg, reject, NULL, OCTO_CFG_MULTI),
+	USERS_CUSTOM("forward_all", forward_all, NULL, users_set_forward),
+	USERS_CUSTOM("forward_busy", forward_busy, NULL, users_set_forward),
+	USERS_CUSTOM("forward_noanswer", forward_noanswer, NULL, users_set_forward),
+	OCTO_CFG_BOOL("call_waiting", struct users_cfg, call_waiting, "yes"),
+	OCTO_CFG_DURATION("call_timeout", struct users_cfg, call_timeout, "30", 5, 3600),
+	OCTO_CFG_BOOL("weak_password_ok", struct users_cfg, weak_password_ok, "no"),
+	OCTO_CFG_END
+};
+
+/* ---------------------------------------------------------------- building a user */
+struct users_arena {
+	char *p;
+};
+
+static const char *users_put(struct users_arena *a, const char *s)
+{
+	const char *at = a->p;
+	size_t n = strlen(s ? s : "") + 1;
+
+	memcpy(a->p, s ? s : "", n);
+	a->p += n;
+	return at;
+}
+
+static size_t users_len(const char *s)
+{
+	return (s ? strlen(s) : 0) + 1;
+}
+
+/* One allocation with everything; NULL on out of memory. */
+static struct users_user *users_user_new(const char *ext, const struct users_cfg *c,
+					 const struct octo_cfg_section *sec, bool weak)
+{
+	const char *strs[] = { ext,
+			       c->name,
+			       c->email,
+			       c->mobile,
+			       c->secret,
+			       c->procedure,
+			       c->language,
+			       c->acl_group,
+			       c->voicemail_pin,
+			       c->codecs,
+			       c->forward_all,
+			       c->forward_busy,
+			       c->forward_noanswer,
+			       sec->file };
+	size_t size = sizeof(struct users_user) + c->reject.count * sizeof(char *);
+	struct users_arena a;
+	struct users_user *u;
+	struct octo_user *p;
+	char **items;
+
+	for (size_t i = 0; i < OCTO_ARRAY_LEN(strs); i++)
+		size += users_len(strs[i]);
+	for (size_t i = 0; i < c->reject.count; i++)
+		size += users_len(c->reject.items[i]);
+	u = octo_obj_alloc(size, NULL);
+	if (!u)
+		return NULL;
+	items = (char **)(u + 1);
+	a.p = (char *)(items + c->reject.count);
+	p = &u->pub;
+	p->extension = users_put(&a, ext);
+	p->name = users_put(&a, c->name);
+	p->email = users_put(&a, c->email);
+	p->mobile = users_put(&a, c->mobile);
+	p->secret = users_put(&a, c->secret);
+	p->procedure = users_put(&a, c->procedure);
+	p->language = users_put(&a, c->language);
+	p->license = (enum octo_license)c->license;
+	p->acl_group = users_put(&a, c->acl_group);
+	p->voicemail_pin = users_put(&a, c->voicemail_pin);
+	p->codecs = users_put(&a, c->codecs);
+	p->max_contacts = c->max_contacts;
+	p->dnd = c->dnd;
+	p->reject_anonymous = c->reject_anonymous;
+	for (size_t i = 0; i < c->reject.count; i++)
+		items[i] = (char *)users_put(&a, c->reject.items[i]);
+	p->reject.items = c->reject.count ? items : NULL;
+	p->reject.count = c->reject.count;
+	p->forward_all = users_put(&a, c->forward_all);
+	p->forward_busy = users_put(&a, c->forward_busy);
+	p->forward_noanswer = users_put(&a, c->forward_noanswer);
+	p->call_waiting = c->call_waiting;
+	p->call_timeout = c->call_timeout;
+	u->file = users_put(&a, sec->file);
+	u->line = sec->line;
+	u->weak_password = weak;
+	return u;
+}
+
+/* What is missing from a password, as "only 5 characters, no digit"; empty
+ * when it is strong. */
+static void users_weakness(const char *pw, char *buf, size_t size)
+{
+	bool upper = false, lower = false, digit = false, special = false;
+	size_t len = 0, off = 0;
+	const char *miss[5];
+	char lenbuf[48];
+	int n = 0;
+
+	for (const unsigned char *s = (const unsigned char *)pw; *s; s++) {
+		/* Count characters, not the bytes of UTF-8 sequences. */
+		if ((*s & 0xC0) != 0x80)
+			len++;
+		if (*s >= 'A' && *s <= 'Z')
+			upper = true;
+		else if (*s >= 'a' && *s <= 'z')
+			lower = true;
+		else if (*s >= '0' && *s <= '9')
+			digit = true;
+		else
+			special = true;
+	}
+	if (len < USERS_PASSWORD_MIN) {
+		snprintf(lenbuf, sizeof(lenbuf), "only %zu character%s", len, len == 1 ? "" : "s");
+		miss[n++] = lenbuf;
+	}
+	if (!upper)
+		miss[n++] = "no upper-case letter";
+	if (!lower)
+		miss[n++] = "no lower-case letter";
+	if (!digit)
+		miss[n++] = "no digit";
+	if (!special)
+		miss[n++] = "no special character";
+	buf[0] = '\0';
+	for (int i = 0; i < n && off < size; i++) {
+		int w = snprintf(buf + off, size - off, "%s%s", i ? ", " : "", miss[i]);
+
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+/* Checks each item of every `reject` line of the section. */
+static void users_check_reject(const struct octo_cfg_section *sec, struct octo_diags *diags)
+{
+	for (const struct octo_cfg_var *v = sec->vars; v; v = v->next) {
+		const char *s;
+
+		if (strcmp(v->name, "reject"))
+			continue;
+		for (s = v->value; *s;) {
+			char item[128];
+			const char *start, *end, *err = NULL;
+			struct octo_pattern *pat;
+			size_t n;
+
+			while (*s == ' ' || *s == '\t')
+				s++;
+			start = s;
+			while (*s && *s != ',')
+				s++;
+			end = s;
+			if (*s == ',')
+				s++;
+			while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+				end--;
+			n = (size_t)(end - start);
+			if (!n)
+				continue;
+			if (n >= sizeof(item)) {
+				octo_diags_add(diags, OCTO_DIAG_ERROR, v->file, v->line,
+					       "[%s] reject: an item is too long (at most %zu "
+					       "characters)",
+					       sec->name, sizeof(item) - 1);
+				continue;
+			}
+			memcpy(item, start, n);
+			item[n] = '\0';
+			pat = strcmp(item, "default") ? octo_pattern_compile(item, &err) : NULL;
+			if (!pat)
+				octo_diags_add(diags, OCTO_DIAG_ERROR, v->file, v->line,
+					       "[%s] reject: \"%s\" is not a number or pattern%s%s",
+					       sec->name, item, err ? ": " : "", err ? err : "");
+			octo_pattern_free(pat);
+		}
+	}
+}
+
+/* Binds and checks one section; adds a user to `set` when it has no error. */
+static void users_add_section(struct users_set *set, const struct octo_cfg_section *sec,
+			      bool running, struct octo_diags *diags)
+{
+	struct users_cfg cfg = { 0 };
+	size_t errors = diags->errors;
+	const struct octo_cfg_var *sv;
+	struct users_user *u, *old;
+	bool weak = false;
+	char why[160];
+
+	if (!users_all_digits(sec->name, USERS_EXT_MAX)) {
+		octo_diags_add(diags, OCTO_DIAG_ERROR, sec->file, sec->line,
+			       "[%s] is not a valid extension: a user's section name is its "
+			       "extension, 1 to %d digits (like [100])",
+			       sec->name, USERS_EXT_MAX);
+		return;
+	}
+	old = octo_container_find(set->by_ext, sec->name);
+	if (old) {
+		octo_diags_add(diags, OCTO_DIAG_ERROR, sec->file, sec->line,
+			       "[%s] user %s is defined twice (first at %s:%d)", sec->name,
+			       sec->name, old->file, old->line);
+		octo_obj_unref(old);
+		return;
+	}
+	octo_cfg_bind(sec, users_opts, &cfg, NULL, diags);
+	users_check_reject(sec, diags);
+
+	sv = octo_cfg_var_find(sec, "secret");
+	if (!cfg.secret || !cfg.secret[0]) {
+		octo_diags_add(diags, OCTO_DIAG_WARNING, sv ? sv->file : sec->file,
+			       sv ? sv->line : sec->line,
+			       "[%s] user %s has no secret: it cannot register (\"user passwd "
+			       "generate %s\" makes one)",
+			       sec->name, sec->name, sec->name);
+	} else {
+		users_weakness(cfg.secret, why, sizeof(why));
+		if (why[0] && cfg.weak_password_ok) {
+			weak = true;
+			octo_diags_add(diags, OCTO_DIAG_WARNING, sv->file, sv->line,
+				       "[%s] secret: weak SIP password for user %s (%s), accepted "
+				       "because weak_password_ok = yes",
+				       sec->name, sec->name, why);
+		} else if (why[0]) {
+			octo_diags_add(diags, OCTO_DIAG_ERROR, sv->file, sv->line,
+				       "[%s] secret: weak SIP password for user %s (%s): use at "
+				       "least %d characters mixing upper-case and lower-case "
+				       "letters, digits and special characters (\"user passwd "
+				       "generate %s\" makes one), or set weak_password_ok = yes",
+				       sec->name, sec->name, why, USERS_PASSWORD_MIN, sec->name);
+		}
+	}
+	if (diags->errors == errors) {
+		const char *fw[] = { cfg.forward_all, cfg.forward_busy, cfg.forward_noanswer };
+		const char *fk[] = { "forward_all", "forward_busy", "forward_noanswer" };
+
+		for (size_t i = 0; i < OCTO_ARRAY_LEN(fw); i++) {
+			const struct octo_cfg_var *v = octo_cfg_var_find(sec, fk[i]);
+
+			if (fw[i] && !strcmp(fw[i], sec->name) && v)
+				octo_diags_add(diags, OCTO_DIAG_WARNING, v->file, v->line,
+					       "[%s] %s: user %s forwards to itself", sec->name,
+					       fk[i], sec->name);
+		}
+		if (running && cfg.procedure && !octo_dialplan_has_procedure(cfg.procedure)) {
+			const struct octo_cfg_var *v = octo_cfg_var_find(sec, "procedure");
+
+			octo_diags_add(diags, OCTO_DIAG_WARNING, v ? v->file : sec->file,
+				       v ? v->line : sec->line,
+				       "[%s] procedure: \"%s\" is not in the dialplan (yet): calls "
+				       "of user %s will fail until it is",
+				       sec->name, cfg.procedure, sec->name);
+		}
+		u = users_user_new(sec->name, &cfg, sec, weak);
+		if (!u || octo_container_link(set->by_ext, u)) {
+			octo_diags_add(diags, OCTO_DIAG_ERROR, sec->file, sec->line,
+				       "[%s] out of memory", sec->name);
+		} else {
+			set->assigned[u->pub.license]++;
+		}
+		octo_obj_unref(u);
+	}
+	octo_cfg_unbind(users_opts, &cfg);
+}
+
+/* ---------------------------------------------------------------- licenses */
+
+/* octo.conf [licenses]: one key per profile with the number bought. Names
+ * match without regard to case; a profile not listed counts as 0 bought. */
+static void users_read_licenses(const char *config_dir, struct users_set *set,
+				struct octo_diags *diags)
+{
+	struct octo_cfg *cfg = octo_cfg_load(config_dir, "octo.conf", true, diags);
+	const struct octo_cfg_section *sec;
+
+	if (!cfg)
+		return;
+	sec = octo_cfg_section(cfg, "licenses");
+	if (sec && !sec->is_template) {
+		set->counted = true;
+		for (const struct octo_cfg_var *v = sec->vars; v; v = v->next) {
+			unsigned long long n = 0;
+			int lic;
+
+			for (lic = 0; lic < OCTO_LIC_COUNT; lic++)
+				if (!strcasecmp(v->name, octo_license_name((enum octo_license)lic)))
+					break;
+			if (lic == OCTO_LIC_COUNT) {
+				char names[256];
+				size_t off = 0;
+
+				for (int i = 0; i < OCTO_LIC_COUNT && off < sizeof(names); i++)
+					off += (size_t)snprintf(
+						names + off, sizeof(names) - off, "%s%s",
+						i ? ", " : "",
+						octo_license_name((enum octo_license)i));
+				octo_diags_add(diags, OCTO_DIAG_WARNING, v->file, v->line,
+					       "[licenses] unknown license profile \"%s\" "
+					       "(profiles: %s)",
+					       v->name, names);
+				continue;
+			}
+			if (!users_all_digits(v->value, 7) ||
+			    (n = strtoull(v->value, NULL, 10)) > USERS_LICENSE_MAX) {
+				octo_diags_add(diags, OCTO_DIAG_ERROR, v->file, v->line,
+					       "[licenses] %s: \"%s\" is not a number of licenses "
+					       "(0..%d)",
+					       v->name, v->value, USERS_LICENSE_MAX);
+				continue;
+			}
+			set->bought[lic] = (unsigned)n;
+		}
+	}
+	octo_cfg_free(cfg);
+}
+
+/* Calls fn for each over-assigned profile with its message. */
+static void users_over(const struct users_set *set, void (*fn)(const char *msg, void *arg),
+		       void *arg)
+{
+	if (!set->counted)
+		return;
+	for (int i = 0; i < OCTO_LIC_COUNT; i++) {
+		char msg[256];
+
+		if (set->assigned[i] <= set->bought[i])
+			continue;
+		snprintf(msg, sizeof(msg),
+			 "licenses: %u user%s assigned %s but octo.conf "
+			 "[licenses] has %u: %u over (the users keep working; buy more or change "
+			 "their license)",
+			 set->assigned[i], set->assigned[i] == 1 ? "" : "s",
+			 octo_license_name((enum octo_license)i), set->bought[i],
+			 set->assigned[i] - set->bought[i]);
+		fn(msg, arg);
+	}
+}
+
+static void users_over_log(const char *msg, void *arg)
+{
+	octo_log(OCTO_WARNING, "%s", msg);
+}
+
+static void users_over_diag(const char *msg, void *arg)
+{
+	octo_diags_add(arg, OCTO_DIAG_WARNING, "octo.conf", 0, "%s", msg);
+}
+
+/* ---------------------------------------------------------------- the set */
+static const char *users_key(const void *obj)
+{
+	return ((const struct octo_user *)obj)->extension;
+}
+
+/* Extensions sort as numbers: shorter first, then by digits. */
+static int users_cmp_ext(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+static int users_cmp(const void *a, const void *b)
+{
+	const struct octo_user *ua = *(void *const *)a, *ub = *(void *const *)b;
+
+	return users_cmp_ext(ua->extension, ub->extension);
+}
+
+static void users_set_destroy(void *obj)
+{
+	struct users_set *set = obj;
+
+	octo_container_snapshot_free((void **)set->sorted, set->count);
+	octo_obj_unref(set->by_ext);
+}
+
+/*
+ * Reads users.conf and octo.conf [licenses] from `config_dir` into a new set.
+ * `running`: the daemon runs (the dialplan is there to check procedures).
+ * Returns the set, or NULL when there was at least one error (all of them
+ * are in `diags`).
+ */
+static struct users_set *users_build(const char *config_dir, bool running, struct octo_diags *diags)
+{
+	size_t errors = diags->errors;
+	struct users_set *set;
+	struct octo_cfg *cfg;
+
+	pthread_once(&users_lic_once, users_lic_init);
+	set = octo_obj_alloc(sizeof(*set), users_set_destroy);
+	if (!set || !(set->by_ext = octo_container_alloc_str(users_key, 0))) {
+		octo_obj_unref(set);
+		octo_diags_add(diags, OCTO_DIAG_ERROR, USERS_FILE, 0, "out of memory");
+		return NULL;
+	}
+	cfg = octo_cfg_load(config_dir, USERS_FILE, true, diags);
+	if (cfg) {
+		for (const struct octo_cfg_section *sec = octo_cfg_first(cfg); sec;
+		     sec = octo_cfg_next(sec))
+			users_add_section(set, sec, running, diags);
+		octo_cfg_free(cfg);
+	}
+	users_read_licenses(config_dir, set, diags);
+	if (diags->errors != errors) {
+		octo_obj_unref(set);
+		return NULL;
+	}
+	set->sorted =
+		(struct users_user **)octo_container_snapshot(set->by_ext, &set->count, users_cmp);
+	return set;
+}
+
+/* Swaps `set` in (takes the caller's reference) and drops the old one. */
+static void users_install(struct users_set *set)
+{
+	struct users_set *old;
+
+	pthread_rwlock_wrlock(&users_lock);
+	old = users_current;
+	users_current = set;
+	pthread_rwlock_unlock(&users_lock);
+	octo_obj_unref(old);
+	if (set) {
+		octo_verbose(2, "users: %zu user%s", set->count, set->count == 1 ? "" : "s");
+		users_over(set, users_over_log, NULL);
+	}
+}
+
+/* A new reference on the running set, or NULL. */
+static struct users_set *users_get_set(void)
+{
+	struct users_set *set;
+
+	pthread_rwlock_rdlock(&users_lock);
+	set = octo_obj_ref(users_current);
+	pthread_rwlock_unlock(&users_lock);
+	return set;
+}
+
+/* ---------------------------------------------------------------- the service */
+static struct octo_user *users_find(const char *extension)
+{
+	struct octo_user *u = NULL;
+
+	if (!extension)
+		return NULL;
+	pthread_rwlock_rdlock(&users_lock);
+	if (users_current)
+		u = octo_container_find(users_current->by_ext, extension);
+	pthread_rwlock_unlock(&users_lock);
+	return u;
+}
+
+static size_t users_list(struct octo_user ***out)
+{
+	struct users_set *set = users_get_set();
+	struct octo_user **arr;
+	size_t n;
+
+	*out = NULL;
+	if (!set)
+		return 0;
+	n = set->count;
+	arr = calloc(n ? n : 1, sizeof(*arr));
+	if (!arr) {
+		octo_obj_unref(set);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		arr[i] = octo_obj_ref(&set->sorted[i]->pub);
+	octo_obj_unref(set);
+	*out = arr;
+	return n;
+}
+
+static void users_list_free(struct octo_user **users, size_t count)
+{
+	for (size_t i = 0; users && i < count; i++)
+		octo_obj_unref(users[i]);
+	free(users);
+}
+
+static const struct octo_users_api users_api = {
+	.find = users_find,
+	.list = users_list,
+	.list_free = users_list_free,
+};
+
+static const struct octo_service users_service = { OCTO_USERS_SERVICE, 1, &users_api };
+
+/* ---------------------------------------------------------------- CLI */
+
+/* "dnd, forward all: 200, reject: 2 numbers" -- what differs from the defaults. */
+static void users_features(const struct octo_user *u, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+#define USERS_ADD(...)                                                                             \
+	do {                                                                                       \
+		if (off < size) {                                                                  \
+			int w_ = snprintf(buf + off, size - off, "%s", off ? ", " : "");           \
+			if (w_ > 0)                                                                \
+				off += (size_t)w_;                                                 \
+		}                                                                                  \
+		if (off < size) {                                                                  \
+			int w_ = snprintf(buf + off, size - off, __VA_ARGS__);                     \
+			if (w_ > 0)                                                                \
+				off += (size_t)w_;                                                 \
+		}                                                                                  \
+	} while (0)
+	if (u->dnd)
+		USERS_ADD("dnd");
+	if (u->forward_all[0])
+		USERS_ADD("forward all: %s", u->forward_all);
+	if (u->forward_busy[0])
+		USERS_ADD("forward busy: %s", u->forward_busy);
+	if (u->forward_noanswer[0])
+		USERS_ADD("forward no answer: %s", u->forward_noanswer);
+	if (u->reject.count)
+		USERS_ADD("reject: %zu", u->reject.count);
+	if (u->reject_anonymous)
+		USERS_ADD("reject anonymous");
+	if (!u->call_waiting)
+		USERS_ADD("no call waiting");
+#undef USERS_ADD
+	if (!buf[0])
+		octo_strlcpy(buf, "-", size);
+}
+
+static void users_show_one(struct octo_cli_out *out, const struct users_user *uu)
+{
+	const struct octo_user *u = &uu->pub;
+	struct octo_reg_item *items = NULL;
+	char(*dests)[OCTO_CHAN_DEST_MAX];
+	char feat[512], reject[1024];
+	size_t off = 0, n, ndev = 0;
+
+	users_features(u, feat, sizeof(feat));
+	reject[0] = '\0';
+	for (size_t i = 0; i < u->reject.count && off < sizeof(reject); i++) {
+		int w = snprintf(reject + off, sizeof(reject) - off, "%s%s", i ? ", " : "",
+				 u->reject.items[i]);
+
+		if (w > 0)
+			off += (size_t)w;
+	}
+	octo_cli_kv(out, "extension", "%s", u->extension);
+	octo_cli_kv(out, "name", "%s", u->name);
+	octo_cli_kv(out, "email", "%s", u->email);
+	octo_cli_kv(out, "mobile", "%s", u->mobile);
+	octo_cli_kv(out, "license", "%s", octo_license_name(u->license));
+	octo_cli_kv(out, "procedure", "%s", u->procedure);
+	octo_cli_kv(out, "language", "%s", u->language[0] ? u->language : "(the PBX default)");
+	octo_cli_kv(out, "acl group", "%s", u->acl_group);
+	octo_cli_kv(out, "codecs", "%s", u->codecs[0] ? u->codecs : "(the channel's default)");
+	octo_cli_kv(out, "max contacts", "%u", u->max_contacts);
+	octo_cli_kv(out, "secret", "%s",
+		    !u->secret[0]       ? "not set: cannot register"
+		    : uu->weak_password ? "set (weak, allowed by weak_password_ok)"
+					: "set");
+	octo_cli_kv(out, "voicemail pin", "%s", u->voicemail_pin[0] ? "set" : "not set");
+	octo_cli_kv(out, "features", "%s", feat);
+	octo_cli_kv(out, "dnd", "%s", u->dnd ? "yes" : "no");
+	octo_cli_kv(out, "reject", "%s", reject[0] ? reject : "-");
+	octo_cli_kv(out, "reject anonymous", "%s", u->reject_anonymous ? "yes" : "no");
+	octo_cli_kv(out, "forward all", "%s", u->forward_all[0] ? u->forward_all : "off");
+	octo_cli_kv(out, "forward busy", "%s", u->forward_busy[0] ? u->forward_busy : "off");
+	octo_cli_kv(out, "forward no answer", "%s",
+		    u->forward_noanswer[0] ? u->forward_noanswer : "off");
+	octo_cli_kv(out, "call waiting", "%s", u->call_waiting ? "yes" : "no");
+	octo_cli_kv(out, "call timeout", "%us", u->call_timeout);
+	octo_cli_kv(out, "defined at", "%s:%d", uu->file, uu->line);
+
+	/* Devices: what each channel technology can reach for this user now. */
+	dests = calloc(USERS_DEVICES_MAX, sizeof(*dests));
+	if (!dests) {
+		octo_cli_kv(out, "devices", "(out of memory)");
+		return;
+	}
+	n = octo_registry_list(OCTO_REG_CHAN_TECH, &items);
+	for (size_t i = 0; i < n; i++) {
+		const struct octo_chan_tech *tech = items[i].item;
+		int k;
+
+		if (!tech || !tech->devices)
+			continue;
+		k = tech->devices(u->extension, dests, USERS_DEVICES_MAX);
+		if (k > USERS_DEVICES_MAX)
+			k = USERS_DEVICES_MAX;
+		for (int j = 0; j < k; j++) {
+			dests[j][OCTO_CHAN_DEST_MAX - 1] = '\0';
+			if (!ndev++)
+				octo_cli_columns(out, "technology", "device", NULL);
+			octo_cli_row(out, items[i].name, dests[j], NULL);
+		}
+	}
+	octo_registry_list_free(items, n);
+	free(dests);
+	octo_cli_kv(out, "devices", "%zu", ndev);
+}
+
+static int users_cli_show(struct octo_cli_out *out, int argc, char **argv)
+{
+	struct users_set *set;
+
+	if (argc > 3)
+		return OCTO_CLI_USAGE;
+	set = users_get_set();
+	if (!set) {
+		octo_cli_error(out, "No users loaded.");
+		return OCTO_CLI_FAIL;
+	}
+	if (argc == 3) {
+		struct users_user *u = octo_container_find(set->by_ext, argv[2]);
+
+		octo_obj_unref(set);
+		if (!u) {
+			octo_cli_error(out, "No user %s (see user show).", argv[2]);
+			return OCTO_CLI_FAIL;
+		}
+		users_show_one(out, u);
+		octo_obj_unref(u);
+		return OCTO_CLI_OK;
+	}
+	octo_cli_columns(out, "extension", "name", "license", "procedure", "features", NULL);
+	for (size_t i = 0; i < set->count; i++) {
+		const struct octo_user *u = &set->sorted[i]->pub;
+		char feat[512];
+
+		users_features(u, feat, sizeof(feat));
+		octo_cli_row(out, u->extension, u->name, octo_license_name(u->license),
+			     u->procedure, feat, NULL);
+	}
+	octo_cli_kv(out, "users", "%zu", set->count);
+	octo_obj_unref(set);
+	return OCTO_CLI_OK;
+}
+
+static void users_complete_ext(struct octo_cli_completion *c, int pos, const char *partial)
+{
+	struct users_set *set;
+	size_t len = partial ? strlen(partial) : 0;
+
+	if (pos != 0)
+		return;
+	set = users_get_set();
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->count; i++)
+		if (!len || !strncmp(set->sorted[i]->pub.extension, partial, len))
+			octo_cli_complete_add(c, set->sorted[i]->pub.extension);
+	octo_obj_unref(set);
+}
+
+static int users_cli_licenses(struct octo_cli_out *out, int argc, char **argv)
+{
+	struct users_set *set;
+	unsigned over = 0;
+
+	if (argc != 3)
+		return OCTO_CLI_USAGE;
+	set = users_get_set();
+	if (!set) {
+		octo_cli_error(out, "No users loaded.");
+		return OCTO_CLI_FAIL;
+	}
+	octo_cli_columns(out, "profile", "assigned", "bought", "status", NULL);
+	for (int i = 0; i < OCTO_LIC_COUNT; i++) {
+		char assigned[16], bought[16];
+		const char *status = "ok";
+
+		snprintf(assigned, sizeof(assigned), "%u", set->assigned[i]);
+		snprintf(bought, sizeof(bought), "%u", set->bought[i]);
+		if (!set->counted) {
+			octo_strlcpy(bought, "-", sizeof(bought));
+			status = "not counted";
+		} else if (set->assigned[i] > set->bought[i]) {
+			status = "OVER";
+			over += set->assigned[i] - set->bought[i];
+		}
+		octo_cli_row(out, octo_license_name((enum octo_license)i), assigned, bought, status,
+			     NULL);
+	}
+	octo_cli_kv(out, "users", "%zu", set->count);
+	if (!set->counted)
+		octo_cli_kv(out, "licenses", "not counted: octo.conf has no [licenses] section");
+	else if (over)
+		octo_cli_kv(out, "licenses",
+			    "%u assigned beyond what was bought: the users keep "
+			    "working, but buy more or change their license",
+			    over);
+	else
+		octo_cli_kv(out, "licenses", "within what octo.conf [licenses] says was bought");
+	octo_obj_unref(set);
+	return OCTO_CLI_OK;
+}
+
+/* A random password of USERS_GEN_LEN characters with every class in it.
+ * The special characters avoid what the config format or a shell would
+ * treat specially (; \ # " ' space brackets). Returns false when OpenSSL has
+ * no random bytes. */
+static bool users_generate(char *out, size_t size)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "abcdefghijklmnopqrstuvwxyz"
+				       "0123456789"
+				       "!@%*+-_.:,~^?/";
+	const unsigned n = sizeof(alphabet) - 1;
+	/* Bytes at or above this would favour the first characters. */
+	const unsigned limit = 256 - 256 % n;
+	char why[160];
+
+	if (size < USERS_GEN_LEN + 1)
+		return false;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		size_t len = 0;
+
+		while (len < USERS_GEN_LEN) {
+			unsigned char bytes[64];
+
+			if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+				return false;
+			for (size_t i = 0; i < sizeof(bytes) && len < USERS_GEN_LEN; i++)
+				if (bytes[i] < limit)
+					out[len++] = alphabet[bytes[i] % n];
+		}
+		out[len] = '\0';
+		users_weakness(out, why, sizeof(why));
+		if (!why[0])
+			return true;
+	}
+	return false;
+}
+
+static int users_cli_passwd(struct octo_cli_out *out, int argc, char **argv)
+{
+	char pw[USERS_GEN_LEN + 1];
+	const char *ext;
+	struct octo_user *u;
+
+	if (argc != 4 || !argv[3])
+		return OCTO_CLI_USAGE;
+	ext = argv[3];
+	if (!users_all_digits(ext, USERS_EXT_MAX)) {
+		octo_cli_error(out, "\"%s\" is not an extension (1 to %d digits).", ext,
+			       USERS_EXT_MAX);
+		return OCTO_CLI_FAIL;
+	}
+	if (!users_generate(pw, sizeof(pw))) {
+		octo_cli_error(out, "Cannot get random bytes from OpenSSL.");
+		return OCTO_CLI_FAIL;
+	}
+	u = users_find(ext);
+	octo_cli_kv(out, "extension", "%s", ext);
+	octo_cli_kv(out, "password", "%s", pw);
+	octo_cli_kv(out, "users.conf", "secret = %s", pw);
+	octo_cli_printf(out,
+			"Put the line \"secret = %s\" in section [%s] of %s%s, then run "
+			"\"module reload res_users\".",
+			pw, ext, USERS_FILE,
+			u ? u->secret[0] ? " (it replaces the current secret)" : ""
+			  : " (there is no such user yet)");
+	octo_obj_unref(u);
+	return OCTO_CLI_OK;
+}
+
+static const struct octo_cli_cmd users_cli[] = {
+	{ "user show", "List the users, or show all about one", "user show [<extension>]",
+	  users_cli_show, users_complete_ext },
+	{ "user passwd generate", "Make a strong SIP password for a user",
+	  "user passwd generate <extension>", users_cli_passwd, users_complete_ext },
+	{ "core show licenses", "License profiles: assigned to users and bought", NULL,
+	  users_cli_licenses, NULL },
+	{ 0 }
+};
+
+/* ---------------------------------------------------------------- module */
+static void users_log_diags(const struct octo_diags *diags)
+{
+	for (size_t i = 0; i < diags->count; i++)
+		octo_log(diags->items[i].severity == OCTO_DIAG_ERROR ? OCTO_ERROR : OCTO_WARNING,
+			 "%s", diags->items[i].message);
+}
+
+static int users_load(struct octo_module *self)
+{
+	struct octo_diags diags = { 0 };
+	struct users_set *set = users_build(octo_paths.config_dir, true, &diags);
+
+	users_log_diags(&diags);
+	if (!set) {
+		octo_log(OCTO_ERROR, "%s has %zu error%s: no users loaded", USERS_FILE,
+			 diags.errors, diags.errors == 1 ? "" : "s");
+		octo_diags_free(&diags);
+		return OCTO_LOAD_FAIL;
+	}
+	octo_diags_free(&diags);
+	if (octo_service_register(self, &users_service) || octo_cli_register_all(self, users_cli)) {
+		octo_obj_unref(set);
+		return OCTO_LOAD_FAIL;
+	}
+	users_install(set);
+	return OCTO_LOAD_OK;
+}
+
+static int users_unload(struct octo_module *self)
+{
+	users_install(NULL);
+	return 0;
+}
+
+static int users_reload(struct octo_module *self, struct octo_diags *diags)
+{
+	size_t errors = diags->errors;
+	struct users_set *set = users_build(octo_paths.config_dir, true, diags);
+	struct users_set *old;
+
+	if (!set) {
+		old = users_get_set();
+		octo_log(OCTO_WARNING,
+			 "%s: reload refused (%zu error%s): the %zu running users "
+			 "stay",
+			 USERS_FILE, diags->errors - errors, diags->errors - errors == 1 ? "" : "s",
+			 old ? old->count : 0);
+		octo_obj_unref(old);
+		return OCTO_ECONFIG;
+	}
+	users_install(set);
+	return 0;
+}
+
+static int users_check(const char *config_dir, struct octo_diags *diags)
+{
+	struct users_set *set = users_build(config_dir, false, diags);
+
+	if (!set)
+		return OCTO_ECONFIG;
+	users_over(set, users_over_diag, diags);
+	octo_obj_unref(set);
+	return 0;
+}
+
+/* Resident: OpenSSL keeps global state that must not vanish with a dlclose. */
+OCTO_MODULE(res_users, .description = "Users of the PBX (users.conf) and their licenses",
+	    .load = users_load, .unload = users_unload, .reload = users_reload,
+	    .check = users_check, .flags = OCTO_MOD_RESIDENT);
