@@ -66,6 +66,12 @@ struct octo_channel {
 	size_t step_count, step_cap, steps_dropped;
 	char position[96];
 	uint64_t created_us, answered_us, ended_us;
+	/* watchers (octo_chan_watch), called with the lock held */
+	struct {
+		void (*wake)(void *arg);
+		void *arg;
+	} watch[OCTO_CHAN_MAX_WATCH];
+	unsigned nwatch;
 };
 
 /* An ended call kept for "calls show history" and "call debug". */
@@ -149,6 +155,13 @@ static void chan_lock(struct octo_channel *chan)
 static void chan_unlock(struct octo_channel *chan)
 {
 	pthread_mutex_unlock(&chan->lock);
+}
+
+/* Runs the watchers; the caller holds the channel lock. */
+static void chan_wake_watchers(struct octo_channel *chan)
+{
+	for (unsigned i = 0; i < chan->nwatch; i++)
+		chan->watch[i].wake(chan->watch[i].arg);
 }
 
 static const char *chan_key_id(const void *obj)
@@ -325,6 +338,7 @@ void octo_chan_hangup(struct octo_channel *chan, int cause)
 	chan->state = OCTO_CHAN_HUNGUP;
 	chan->ended_us = octo_wall_us();
 	pthread_cond_broadcast(&chan->cond);
+	chan_wake_watchers(chan);
 	chan_unlock(chan);
 	if (!first)
 		return;
@@ -533,22 +547,44 @@ void octo_chan_queue_event(struct octo_channel *chan, const struct octo_chan_eve
 			      "event queue full: event %d dropped", ev->type);
 	}
 	pthread_cond_broadcast(&chan->cond);
+	chan_wake_watchers(chan);
 	chan_unlock(chan);
 }
 
-/* Absolute CLOCK_REALTIME deadline for pthread_cond_timedwait. */
-static struct timespec chan_deadline(unsigned ms)
+int octo_chan_watch(struct octo_channel *chan, void (*wake)(void *arg), void *arg)
 {
-	struct timespec ts;
+	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
+	if (!chan || !wake)
+		return OCTO_EINVAL;
+	chan_lock(chan);
+	for (unsigned i = 0; i < chan->nwatch; i++)
+		if (chan->watch[i].wake == wake && chan->watch[i].arg == arg)
+			rc = OCTO_EEXIST;
+	if (!rc && chan->nwatch == OCTO_CHAN_MAX_WATCH)
+		rc = OCTO_EBUSY;
+	if (!rc) {
+		chan->watch[chan->nwatch].wake = wake;
+		chan->watch[chan->nwatch].arg = arg;
+		chan->nwatch++;
 	}
-	return ts;
+	chan_unlock(chan);
+	return rc;
+}
+
+void octo_chan_unwatch(struct octo_channel *chan, void (*wake)(void *arg), void *arg)
+{
+	if (!chan)
+		return;
+	chan_lock(chan);
+	for (unsigned i = 0; i < chan->nwatch; i++) {
+		if (chan->watch[i].wake == wake && chan->watch[i].arg == arg) {
+			chan->watch[i] = chan->watch[chan->nwatch - 1];
+			chan->nwatch--;
+			break;
+		}
+	}
+	chan_unlock(chan);
 }
 
 static void chan_cond_wait(struct octo_channel *chan, const struct timespec *deadline)
@@ -561,7 +597,7 @@ static void chan_cond_wait(struct octo_channel *chan, const struct timespec *dea
 
 int octo_chan_wait_event(struct octo_channel *chan, int timeout_ms, struct octo_chan_event *ev)
 {
-	struct timespec deadline = chan_deadline(timeout_ms < 0 ? 0 : (unsigned)timeout_ms);
+	struct timespec deadline = octo_deadline_after_ms(timeout_ms < 0 ? 0 : (unsigned)timeout_ms);
 	int rc = 0;
 
 	chan_lock(chan);
@@ -597,7 +633,7 @@ int octo_chan_wait_event(struct octo_channel *chan, int timeout_ms, struct octo_
 
 int octo_chan_sleep(struct octo_channel *chan, unsigned ms)
 {
-	struct timespec deadline = chan_deadline(ms);
+	struct timespec deadline = octo_deadline_after_ms(ms);
 	int rc = 0;
 
 	chan_lock(chan);

@@ -96,6 +96,13 @@ struct octo_chan_tech {
 	 * technology that can be called now -- e.g. each registered SIP contact
 	 * of user "100". Fills up to `max` strings; returns how many. */
 	int (*devices)(const char *user, char (*dests)[OCTO_CHAN_DEST_MAX], int max);
+	/* Optional: relays media between two answered channels of this same
+	 * technology by itself (e.g. RTP packet by packet). octo_bridge() calls
+	 * it with start=true before it waits, and -- only when that returned 0
+	 * -- with start=false once when the bridge ends. bridge.h says what a
+	 * technology must do. Returns 0, or OCTO_E* when it cannot (the bridge
+	 * then goes on without a media path of the core's). */
+	int (*native_bridge)(struct octo_channel *a, struct octo_channel *b, bool start);
 };
 int octo_chan_tech_register(struct octo_module *owner, const struct octo_chan_tech *tech);
 void octo_chan_tech_unregister(const struct octo_chan_tech *tech);
@@ -201,5 +208,20 @@ void octo_chan_list_free(struct octo_channel **list, size_t count);
 /* Graceful stop support: refuse new channels from now on. */
 void octo_chan_refuse_new(bool refuse);
 bool octo_chan_refusing_new(void);
+
+/* ---------------------------------------------------------------- watchers
+ * Waiting on several channels at once (bridge.h builds octo_waitset on this):
+ * a watcher is a wake-up callback that runs each time an event is queued on
+ * the channel and when it hangs up. It runs with the channel's lock held, on
+ * the thread that queued the event, so it must only signal (e.g. lock its
+ * own mutex, bump a counter, broadcast a condition) and never call a channel
+ * function. At most OCTO_CHAN_MAX_WATCH watchers at once. */
+#define OCTO_CHAN_MAX_WATCH 4
+/* Returns 0, OCTO_EEXIST (that wake/arg pair is already there) or OCTO_EBUSY
+ * (full). */
+int octo_chan_watch(struct octo_channel *chan, void (*wake)(void *arg), void *arg);
+/* Removes a watcher; when it returns, its callback is not running and will
+ * not run again for this channel. Unknown pairs are ignored. */
+void octo_chan_unwatch(struct octo_channel *chan, void (*wake)(void *arg), void *arg);
 
 #endif

@@ -38,15 +38,15 @@ type_keys Enter
 expect_screen "tab completes module show" "modules loaded:"
 type_keys "dialplan show pbxint" Tab
 type_keys Enter
-expect_screen "tab completes a procedure name" "Answer()"
-expect_screen "procedure shown" "call for extension"
+expect_screen "tab completes a procedure name" "Dial("
+expect_screen "procedure shown" 'call from ${CALLER}'
 type_keys "modul shw" Enter
 expect_screen "suggestion for a typo" "(did you mean"
 type_keys "help dialplan test" Enter
 expect_screen "help of a command" "dialplan test <procedure> <number>"
 type_keys "core set verbose 3" Enter
 type_keys "test call pbxinternal 101" Enter
-expect_screen "live log lines at verbose 3" "executing Answer()"
+expect_screen "live log lines at verbose 3" "executing Dial(101)"
 type_keys "exit" Enter
 if wait_until 5 bash -c "! tmux has-session -t '$session' 2>/dev/null"; then
 	pass "exit leaves the console"

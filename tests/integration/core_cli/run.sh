@@ -5,6 +5,13 @@
 . "$(dirname "$0")/../lib.sh"
 
 octo_config_dir
+# A procedure whose calls stay a while, to see them live.
+cat >>"$OCTO_CONF/dialplan.conf" <<'CONF'
+
+[slow]
+exten => 1XX,1,Answer()
+same => n,Wait(30)
+CONF
 octo_start || exit 1
 
 check_rx "version" "version:" core show version
@@ -46,10 +53,10 @@ check_rx "the route reached outgoing" "outgoing/+XXXX./1" call debug "$id1"
 check_rx "hangup cause kept" "CONGESTION" call debug "$id1"
 
 # A live call waiting in the dialplan, seen by calls show active.
-octo_rx test call pbxinternal 105 200 >"$OCTO_TMP/call2" 2>&1
+octo_rx test call slow 105 200 >"$OCTO_TMP/call2" 2>&1
 id2=$(sed -n 's/^id: *//p' "$OCTO_TMP/call2")
 check_rx "live call listed" "$id2" calls show active
-check_rx "live call position" "pbxinternal/1XX" call debug "$id2"
+check_rx "live call position" "slow/1XX" call debug "$id2"
 check_rx "digits to a Test call" "Sent 3 digits" test send digits "$id2" 123
 check_rx "hangup a Test call" "hung up" test hangup "$id2"
 wait_until 10 bash -c "! '$OCTO_BIN' -s '$OCTO_SOCK' -rx 'calls show active' | grep -q '$id2'" &&

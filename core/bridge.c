@@ -1,0 +1,811 @@
+/*
+ * bridge.c - calls between channels: outgoing legs (octo_chan_request), a
+ * wait set to wait on several channels at once, ringing several legs at once
+ * (octo_dial_*) and bridging two answered channels (octo_bridge).
+ *
+ * DESIGN
+ *  - A wait set registers a watcher (octo_chan_watch) on each member. The
+ *    watcher runs under the member's lock whenever an event is queued on it
+ *    or it hangs up, and only bumps the set's sequence number and broadcasts
+ *    its condition (lock order: channel -> wait set). The waiting thread
+ *    reads the sequence number first, then polls every member without
+ *    holding the set's lock, then sleeps only while the sequence number is
+ *    unchanged: an event queued at any moment after the read wakes it, so no
+ *    wake-up is lost.
+ *  - A dial set and a bridge run on the thread that owns their channels (the
+ *    caller's call thread); no lock is held while they wait. Legs are hung
+ *    up by that thread, never by the technology.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "octo/bridge.h"
+#include "octo/channel.h"
+#include "octo/log.h"
+#include "octo/obj.h"
+#include "octo/registry.h"
+#include "internal.h"
+
+/* ---------------------------------------------------------------- outgoing channels */
+
+/* Non-empty, shorter than `max`, no blanks or control characters. */
+static bool bridge_valid_text(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (!s || !*s)
+		return false;
+	for (; *s; s++, n++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (n + 1 >= max || c <= ' ' || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* The channel name suffix for a destination: the user part before '@'
+ * (after a "scheme:"), at most 32 characters, unusual ones replaced. */
+static void bridge_leg_suffix(const char *dest, char *out, size_t size)
+{
+	const char *start = dest, *at = strchr(dest, '@');
+	size_t len = at ? (size_t)(at - dest) : strlen(dest), n = 0;
+
+	if (at) {
+		for (const char *p = dest; p < at; p++)
+			if (*p == ':')
+				start = p + 1;
+		len = (size_t)(at - start);
+	}
+	if (!len) {
+		start = dest;
+		len = strlen(dest);
+	}
+	for (size_t i = 0; i < len && n + 1 < size && n < 32; i++) {
+		char c = start[i];
+
+		out[n++] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+					   (c >= 'A' && c <= 'Z') || strchr("+*#_.-", c)
+				   ? c
+				   : '_';
+	}
+	out[n] = '\0';
+}
+
+struct octo_channel *octo_chan_request(const char *tech_name, const char *dest,
+				       struct octo_channel *requestor, unsigned timeout_ms,
+				       int *cause)
+{
+	const struct octo_chan_tech *tech;
+	struct octo_channel *chan;
+	char suffix[40], buf[128];
+	int dummy, rc;
+
+	if (!cause)
+		cause = &dummy;
+	*cause = OCTO_CAUSE_UNAVAILABLE;
+	if (!bridge_valid_text(tech_name, 32) || !bridge_valid_text(dest, OCTO_CHAN_DEST_MAX)) {
+		if (requestor)
+			octo_chan_step(requestor, "cannot call: \"%.40s/%.80s\" is not a valid "
+				       "technology/destination", tech_name ? tech_name : "",
+				       dest ? dest : "");
+		return NULL;
+	}
+	tech = octo_registry_get(OCTO_REG_CHAN_TECH, tech_name, "bridge");
+	if (!tech || !tech->call) {
+		if (requestor)
+			octo_chan_step(requestor, "cannot call %s/%s: %s", tech_name, dest,
+				       tech ? "the technology cannot place calls"
+					    : "no such channel technology");
+		if (tech)
+			octo_registry_put(OCTO_REG_CHAN_TECH, tech, "bridge");
+		return NULL;
+	}
+	octo_registry_put(OCTO_REG_CHAN_TECH, tech, "bridge");
+
+	bridge_leg_suffix(dest, suffix, sizeof(suffix));
+	chan = octo_chan_alloc(tech_name, OCTO_CHAN_DIALING, "%s", suffix);
+	if (!chan) {
+		if (requestor)
+			octo_chan_step(requestor, "cannot call %s/%s: no channel (stopping, or "
+				       "the call limit is reached)", tech_name, dest);
+		*cause = OCTO_CAUSE_CONGESTION;
+		return NULL;
+	}
+	tech = octo_chan_tech(chan);
+	octo_chan_set(chan, OCTO_CHAN_DIALED, dest);
+	octo_chan_set(chan, OCTO_CHAN_CALLED, dest);
+	if (requestor) {
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NUM,
+			      octo_chan_copy(requestor, OCTO_CHAN_CALLER_NUM, buf, sizeof(buf)));
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NAME,
+			      octo_chan_copy(requestor, OCTO_CHAN_CALLER_NAME, buf, sizeof(buf)));
+		octo_chan_var_set(chan, "LINKEDID",
+				  octo_chan_var_get(requestor, "LINKEDID", buf, sizeof(buf))
+					  ? buf
+					  : octo_chan_id(requestor));
+		octo_chan_step(chan, "outgoing call to %s for %s (call %s)", dest,
+			       octo_chan_name(requestor), octo_chan_id(requestor));
+	} else {
+		octo_chan_step(chan, "outgoing call to %s", dest);
+	}
+	rc = tech->call ? tech->call(chan, dest, timeout_ms) : OCTO_EINVAL;
+	if (rc) {
+		*cause = octo_chan_is_hungup(chan) ? octo_chan_hangup_cause(chan)
+						   : OCTO_CAUSE_UNAVAILABLE;
+		octo_chan_step(chan, "%s cannot call %s: %s", tech->name, dest, octo_strerror(rc));
+		if (requestor)
+			octo_chan_step(requestor, "cannot call %s/%s: %s (%s)", tech_name, dest,
+				       octo_strerror(rc), octo_chan_id(chan));
+		octo_chan_hangup(chan, *cause);
+		octo_obj_unref(chan);
+		return NULL;
+	}
+	if (requestor)
+		octo_chan_step(requestor, "calling %s/%s: %s (%s)", tech_name, dest,
+			       octo_chan_name(chan), octo_chan_id(chan));
+	return chan;
+}
+
+/* ---------------------------------------------------------------- wait sets */
+
+struct octo_waitset {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* CLOCK_MONOTONIC */
+	unsigned long seq;            /* under lock: bumped by every wake-up */
+	struct octo_channel *members[OCTO_WAITSET_MAX];
+	size_t count;
+	size_t next;                  /* the member to look at first (fairness) */
+};
+
+/* The watcher: runs under a member's lock, so it only signals. */
+static void ws_wake(void *arg)
+{
+	struct octo_waitset *ws = arg;
+
+	pthread_mutex_lock(&ws->lock);
+	ws->seq++;
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+struct octo_waitset *octo_waitset_alloc(void)
+{
+	struct octo_waitset *ws = calloc(1, sizeof(*ws));
+	pthread_condattr_t attr;
+
+	if (!ws)
+		return NULL;
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ws->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return ws;
+}
+
+void octo_waitset_free(struct octo_waitset *ws)
+{
+	if (!ws)
+		return;
+	while (ws->count)
+		octo_waitset_remove(ws, ws->members[ws->count - 1]);
+	pthread_cond_destroy(&ws->cond);
+	pthread_mutex_destroy(&ws->lock);
+	free(ws);
+}
+
+int octo_waitset_add(struct octo_waitset *ws, struct octo_channel *chan)
+{
+	int rc;
+
+	if (!ws || !chan)
+		return OCTO_EINVAL;
+	for (size_t i = 0; i < ws->count; i++)
+		if (ws->members[i] == chan)
+			return OCTO_EEXIST;
+	if (ws->count == OCTO_WAITSET_MAX)
+		return OCTO_EBUSY;
+	rc = octo_chan_watch(chan, ws_wake, ws);
+	if (rc)
+		return rc;
+	ws->members[ws->count++] = octo_obj_ref(chan);
+	return 0;
+}
+
+int octo_waitset_remove(struct octo_waitset *ws, struct octo_channel *chan)
+{
+	if (!ws || !chan)
+		return OCTO_EINVAL;
+	for (size_t i = 0; i < ws->count; i++) {
+		if (ws->members[i] != chan)
+			continue;
+		octo_chan_unwatch(chan, ws_wake, ws);
+		memmove(&ws->members[i], &ws->members[i + 1],
+			(ws->count - i - 1) * sizeof(ws->members[0]));
+		ws->count--;
+		if (ws->next >= ws->count)
+			ws->next = 0;
+		octo_obj_unref(chan);
+		return 0;
+	}
+	return OCTO_ENOTFOUND;
+}
+
+size_t octo_waitset_count(const struct octo_waitset *ws)
+{
+	return ws ? ws->count : 0;
+}
+
+static uint64_t ws_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int octo_waitset_wait(struct octo_waitset *ws, int timeout_ms, struct octo_channel **chan,
+		      struct octo_chan_event *ev)
+{
+	uint64_t deadline = timeout_ms > 0 ? ws_mono_ms() + (uint64_t)timeout_ms : 0;
+
+	*chan = NULL;
+	if (!ws || !ws->count)
+		return 0;
+	for (;;) {
+		unsigned long seq;
+
+		pthread_mutex_lock(&ws->lock);
+		seq = ws->seq;
+		pthread_mutex_unlock(&ws->lock);
+		for (size_t k = 0; k < ws->count; k++) {
+			size_t i = (ws->next + k) % ws->count;
+			int rc = octo_chan_wait_event(ws->members[i], 0, ev);
+
+			if (rc == 1 || rc == OCTO_EHANGUP) {
+				*chan = ws->members[i];
+				ws->next = (i + 1) % ws->count;
+				return rc;
+			}
+		}
+		if (timeout_ms == 0)
+			return 0;
+		pthread_mutex_lock(&ws->lock);
+		while (ws->seq == seq) {
+			if (timeout_ms < 0) {
+				pthread_cond_wait(&ws->cond, &ws->lock);
+				continue;
+			}
+			uint64_t now = ws_mono_ms();
+			struct timespec ts;
+
+			if (now >= deadline)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)((deadline - now) / 1000u);
+			ts.tv_nsec += (long)((deadline - now) % 1000u) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&ws->cond, &ws->lock, &ts);
+		}
+		pthread_mutex_unlock(&ws->lock);
+		if (timeout_ms > 0 && ws_mono_ms() >= deadline) {
+			/* One last look, so an event that raced the deadline is not lost. */
+			timeout_ms = 0;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- dial sets */
+
+static const char *const dial_status_names[] = {
+	[OCTO_DIAL_RINGING] = "RINGING",       [OCTO_DIAL_ANSWER] = "ANSWER",
+	[OCTO_DIAL_BUSY] = "BUSY",             [OCTO_DIAL_NOANSWER] = "NOANSWER",
+	[OCTO_DIAL_CANCEL] = "CANCEL",         [OCTO_DIAL_CONGESTION] = "CONGESTION",
+	[OCTO_DIAL_CHANUNAVAIL] = "CHANUNAVAIL", [OCTO_DIAL_REJECTED] = "REJECTED",
+};
+
+const char *octo_dial_status_name(enum octo_dial_status status)
+{
+	return (unsigned)status < OCTO_ARRAY_LEN(dial_status_names) ? dial_status_names[status]
+								     : "CHANUNAVAIL";
+}
+
+enum octo_dial_status octo_dial_status_from_cause(int cause)
+{
+	switch (cause) {
+	case OCTO_CAUSE_BUSY:
+		return OCTO_DIAL_BUSY;
+	case OCTO_CAUSE_NO_ANSWER:
+		return OCTO_DIAL_NOANSWER;
+	case OCTO_CAUSE_REJECTED:
+		return OCTO_DIAL_REJECTED;
+	case OCTO_CAUSE_CONGESTION:
+	case OCTO_CAUSE_FAILURE:
+		return OCTO_DIAL_CONGESTION;
+	default:
+		return OCTO_DIAL_CHANUNAVAIL;
+	}
+}
+
+int octo_dial_status_cause(enum octo_dial_status status)
+{
+	switch (status) {
+	case OCTO_DIAL_BUSY:
+		return OCTO_CAUSE_BUSY;
+	case OCTO_DIAL_NOANSWER:
+		return OCTO_CAUSE_NO_ANSWER;
+	case OCTO_DIAL_REJECTED:
+		return OCTO_CAUSE_REJECTED;
+	case OCTO_DIAL_CONGESTION:
+		return OCTO_CAUSE_CONGESTION;
+	case OCTO_DIAL_CHANUNAVAIL:
+		return OCTO_CAUSE_UNAVAILABLE;
+	default:
+		return OCTO_CAUSE_NORMAL;
+	}
+}
+
+struct dial_leg {
+	struct octo_channel *chan;     /* our reference; NULL: never created */
+	char what[128];                /* "Test/answer" or the failed target's name */
+	enum octo_dial_status status;
+	bool pending;                  /* created and not ended yet */
+	bool rang;
+};
+
+struct octo_dial {
+	struct octo_channel *caller;   /* our reference, or NULL */
+	struct dial_leg legs[OCTO_DIAL_MAX_LEGS];
+	size_t count;
+	bool ran;
+	struct octo_channel *handed;   /* the answered leg given to the caller of run */
+};
+
+static void dial_step(struct octo_dial *d, const char *fmt, ...) OCTO_PRINTF(2, 3);
+static void dial_step(struct octo_dial *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d->caller)
+		return;
+	va_start(ap, fmt);
+	octo_chan_vstep(d->caller, fmt, ap);
+	va_end(ap);
+}
+
+struct octo_dial *octo_dial_alloc(struct octo_channel *caller)
+{
+	struct octo_dial *d = calloc(1, sizeof(*d));
+
+	if (d)
+		d->caller = octo_obj_ref(caller);
+	return d;
+}
+
+int octo_dial_add(struct octo_dial *d, const char *tech, const char *dest, unsigned timeout_ms)
+{
+	struct dial_leg *leg;
+	int cause;
+
+	if (!d || d->ran)
+		return OCTO_EINVAL;
+	if (d->count == OCTO_DIAL_MAX_LEGS) {
+		dial_step(d, "not calling %.40s/%.80s: more than %d legs", tech ? tech : "",
+			  dest ? dest : "", OCTO_DIAL_MAX_LEGS);
+		return OCTO_EBUSY;
+	}
+	leg = &d->legs[d->count];
+	memset(leg, 0, sizeof(*leg));
+	snprintf(leg->what, sizeof(leg->what), "%.40s/%.80s", tech ? tech : "", dest ? dest : "");
+	leg->chan = octo_chan_request(tech, dest, d->caller, timeout_ms, &cause);
+	if (leg->chan) {
+		leg->status = OCTO_DIAL_RINGING;
+		leg->pending = true;
+	} else {
+		leg->status = octo_dial_status_from_cause(cause);
+	}
+	return (int)d->count++;
+}
+
+int octo_dial_add_failed(struct octo_dial *d, const char *what, enum octo_dial_status status)
+{
+	struct dial_leg *leg;
+
+	if (!d || d->ran || status == OCTO_DIAL_RINGING || status == OCTO_DIAL_ANSWER)
+		return OCTO_EINVAL;
+	if (d->count == OCTO_DIAL_MAX_LEGS)
+		return OCTO_EBUSY;
+	leg = &d->legs[d->count];
+	memset(leg, 0, sizeof(*leg));
+	octo_strlcpy(leg->what, what ? what : "", sizeof(leg->what));
+	leg->status = status;
+	dial_step(d, "%s: not called (%s)", leg->what, octo_dial_status_name(status));
+	return (int)d->count++;
+}
+
+size_t octo_dial_count(const struct octo_dial *d)
+{
+	return d ? d->count : 0;
+}
+
+struct octo_channel *octo_dial_leg(const struct octo_dial *d, size_t index)
+{
+	return d && index < d->count ? d->legs[index].chan : NULL;
+}
+
+enum octo_dial_status octo_dial_leg_status(const struct octo_dial *d, size_t index)
+{
+	return d && index < d->count ? d->legs[index].status : OCTO_DIAL_CHANUNAVAIL;
+}
+
+/* Ends a pending leg: out of the wait set, hung up with `cause`. */
+static void dial_leg_end(struct octo_dial *d, struct octo_waitset *ws, struct dial_leg *leg,
+			 enum octo_dial_status status, int cause, const char *why)
+{
+	leg->pending = false;
+	leg->status = status;
+	if (ws)
+		octo_waitset_remove(ws, leg->chan);
+	dial_step(d, "%s: %s", octo_chan_name(leg->chan), why);
+	octo_chan_step(leg->chan, "%s", why);
+	octo_chan_hangup(leg->chan, cause);
+}
+
+/* Ends every pending leg the same way. */
+static void dial_end_all(struct octo_dial *d, struct octo_waitset *ws,
+			 enum octo_dial_status status, int cause, const char *why)
+{
+	for (size_t i = 0; i < d->count; i++)
+		if (d->legs[i].pending)
+			dial_leg_end(d, ws, &d->legs[i], status, cause, why);
+}
+
+static void dial_indicate(struct octo_dial *d, enum octo_chan_event_type what)
+{
+	const struct octo_chan_tech *tech;
+
+	if (!d->caller)
+		return;
+	tech = octo_chan_tech(d->caller);
+	if (tech->indicate)
+		tech->indicate(d->caller, what);
+}
+
+/* The most telling status of failed legs. */
+static enum octo_dial_status dial_aggregate(const struct octo_dial *d)
+{
+	static const enum octo_dial_status order[] = {
+		OCTO_DIAL_BUSY, OCTO_DIAL_REJECTED, OCTO_DIAL_NOANSWER, OCTO_DIAL_CONGESTION,
+	};
+
+	for (size_t o = 0; o < OCTO_ARRAY_LEN(order); o++)
+		for (size_t i = 0; i < d->count; i++)
+			if (d->legs[i].status == order[o])
+				return order[o];
+	return OCTO_DIAL_CHANUNAVAIL;
+}
+
+static struct dial_leg *dial_find_leg(struct octo_dial *d, struct octo_channel *chan)
+{
+	for (size_t i = 0; i < d->count; i++)
+		if (d->legs[i].chan == chan && d->legs[i].pending)
+			return &d->legs[i];
+	return NULL;
+}
+
+/* Handles one event of a pending leg; returns true when it answered. */
+static bool dial_leg_event(struct octo_dial *d, struct octo_waitset *ws, struct dial_leg *leg,
+			   int rc, const struct octo_chan_event *ev, bool *told_ringing,
+			   bool *told_progress)
+{
+	char why[96];
+	int cause;
+
+	if (rc == OCTO_EHANGUP || ev->type == OCTO_EV_HANGUP) {
+		cause = rc == OCTO_EHANGUP ? octo_chan_hangup_cause(leg->chan) : ev->cause;
+		if (cause <= 0)
+			cause = OCTO_CAUSE_NORMAL;
+		snprintf(why, sizeof(why), "hung up before answering: %s (%d)",
+			 octo_cause_name(cause), cause);
+		dial_leg_end(d, ws, leg, octo_dial_status_from_cause(cause), cause, why);
+		return false;
+	}
+	switch (ev->type) {
+	case OCTO_EV_RINGING:
+	case OCTO_EV_PROGRESS:
+		octo_chan_set_state(leg->chan, OCTO_CHAN_RINGING);
+		if (ev->type == OCTO_EV_RINGING && !leg->rang) {
+			leg->rang = true;
+			dial_step(d, "%s: ringing", octo_chan_name(leg->chan));
+			octo_chan_step(leg->chan, "ringing");
+		} else if (ev->type == OCTO_EV_PROGRESS) {
+			dial_step(d, "%s: progress (early media)", octo_chan_name(leg->chan));
+		}
+		if (ev->type == OCTO_EV_RINGING && !*told_ringing) {
+			*told_ringing = true;
+			dial_indicate(d, OCTO_EV_RINGING);
+		} else if (ev->type == OCTO_EV_PROGRESS && !*told_progress) {
+			*told_progress = true;
+			dial_indicate(d, OCTO_EV_PROGRESS);
+		}
+		return false;
+	case OCTO_EV_ANSWER:
+		return true;
+	case OCTO_EV_BUSY:
+		octo_chan_set_state(leg->chan, OCTO_CHAN_BUSY);
+		dial_leg_end(d, ws, leg, OCTO_DIAL_BUSY, OCTO_CAUSE_BUSY, "busy");
+		return false;
+	case OCTO_EV_CONGESTION:
+		dial_leg_end(d, ws, leg, OCTO_DIAL_CONGESTION, OCTO_CAUSE_CONGESTION, "congestion");
+		return false;
+	default:
+		return false;   /* digits before the answer mean nothing */
+	}
+}
+
+enum octo_dial_status octo_dial_run(struct octo_dial *d, int timeout_ms,
+				    struct octo_channel **answered)
+{
+	struct octo_waitset *ws;
+	struct dial_leg *winner = NULL;
+	enum octo_dial_status result = OCTO_DIAL_CHANUNAVAIL;
+	bool told_ringing = false, told_progress = false, cancelled = false, timed_out = false;
+	uint64_t start = ws_mono_ms();
+	size_t pending = 0;
+	char why[160];
+
+	if (answered)
+		*answered = NULL;
+	if (!d || d->ran)
+		return OCTO_DIAL_CHANUNAVAIL;
+	d->ran = true;
+	ws = octo_waitset_alloc();
+	if (!ws || (d->caller && octo_waitset_add(ws, d->caller))) {
+		dial_step(d, "cannot wait for the legs: out of memory");
+		dial_end_all(d, NULL, OCTO_DIAL_CONGESTION, OCTO_CAUSE_FAILURE, "out of memory");
+		octo_waitset_free(ws);
+		return OCTO_DIAL_CONGESTION;
+	}
+	for (size_t i = 0; i < d->count; i++) {
+		if (!d->legs[i].pending)
+			continue;
+		if (octo_waitset_add(ws, d->legs[i].chan)) {
+			dial_leg_end(d, NULL, &d->legs[i], OCTO_DIAL_CONGESTION, OCTO_CAUSE_FAILURE,
+				     "cannot be watched");
+			continue;
+		}
+		pending++;
+	}
+	if (pending)
+		dial_step(d, "ringing %zu leg%s%s", pending, pending == 1 ? "" : "s",
+			  timeout_ms > 0 ? "" : " (no time limit)");
+
+	while (pending && !winner) {
+		struct octo_channel *chan;
+		struct octo_chan_event ev = { 0 };
+		struct dial_leg *leg;
+		int wait_ms = -1, rc;
+
+		if (timeout_ms > 0) {
+			uint64_t spent = ws_mono_ms() - start;
+
+			if (spent >= (uint64_t)timeout_ms) {
+				timed_out = true;
+				break;
+			}
+			wait_ms = (int)((uint64_t)timeout_ms - spent);
+		}
+		rc = octo_waitset_wait(ws, wait_ms, &chan, &ev);
+		if (rc == 0)
+			continue;
+		if (chan == d->caller) {
+			if (rc == OCTO_EHANGUP || ev.type == OCTO_EV_HANGUP) {
+				cancelled = true;
+				break;
+			}
+			if (ev.type == OCTO_EV_DIGIT)
+				dial_step(d, "digit %c from the caller ignored while ringing",
+					  ev.digit);
+			continue;
+		}
+		leg = dial_find_leg(d, chan);
+		if (!leg) {
+			octo_waitset_remove(ws, chan);
+			continue;
+		}
+		if (dial_leg_event(d, ws, leg, rc, &ev, &told_ringing, &told_progress))
+			winner = leg;
+		else if (!leg->pending)
+			pending--;
+	}
+
+	if (winner) {
+		winner->pending = false;
+		winner->status = OCTO_DIAL_ANSWER;
+		octo_waitset_remove(ws, winner->chan);
+		octo_chan_set_state(winner->chan, OCTO_CHAN_UP);
+		octo_chan_step(winner->chan, "answered");
+		dial_step(d, "%s answered after %.1f s", octo_chan_name(winner->chan),
+			  (double)(ws_mono_ms() - start) / 1000.0);
+		snprintf(why, sizeof(why), "cancelled: answered elsewhere (%s)",
+			 octo_chan_name(winner->chan));
+		for (size_t i = 0; i < d->count; i++)
+			if (d->legs[i].pending)
+				octo_chan_var_set(d->legs[i].chan, "ANSWERED_ELSEWHERE", "1");
+		dial_end_all(d, ws, OCTO_DIAL_CANCEL, OCTO_CAUSE_NORMAL, why);
+		d->handed = winner->chan;
+		if (answered)
+			*answered = octo_obj_ref(winner->chan);
+		result = OCTO_DIAL_ANSWER;
+	} else if (cancelled) {
+		dial_step(d, "the caller hung up while ringing");
+		dial_end_all(d, ws, OCTO_DIAL_CANCEL, OCTO_CAUSE_NORMAL,
+			     "cancelled: the caller hung up");
+		result = OCTO_DIAL_CANCEL;
+	} else if (timed_out) {
+		snprintf(why, sizeof(why), "no answer within %.1f s", (double)timeout_ms / 1000.0);
+		dial_step(d, "%s", why);
+		dial_end_all(d, ws, OCTO_DIAL_NOANSWER, OCTO_CAUSE_NO_ANSWER, why);
+		result = OCTO_DIAL_NOANSWER;
+	} else {
+		result = dial_aggregate(d);
+		dial_step(d, "no leg answered: %s", octo_dial_status_name(result));
+	}
+	octo_waitset_free(ws);
+	return result;
+}
+
+void octo_dial_free(struct octo_dial *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->count; i++) {
+		struct dial_leg *leg = &d->legs[i];
+
+		if (!leg->chan)
+			continue;
+		if (leg->chan != d->handed && !octo_chan_is_hungup(leg->chan))
+			octo_chan_step(leg->chan, "cancelled: the dial ended");
+		if (leg->chan != d->handed)
+			octo_chan_hangup(leg->chan, OCTO_CAUSE_NORMAL);
+		octo_obj_unref(leg->chan);
+	}
+	octo_obj_unref(d->caller);
+	free(d);
+}
+
+/* ---------------------------------------------------------------- bridging */
+
+/* Hangs up the bridge's own side. A channel running dialplan is only marked
+ * as hung up: the engine finishes it when the application returns, so the
+ * application's last steps and variables still reach its log and CDR. */
+static void bridge_hangup_a(struct octo_channel *a, int cause)
+{
+	struct octo_chan_event ev = { .type = OCTO_EV_HANGUP, .cause = cause };
+
+	if (octo_pbx_is_running(a))
+		octo_chan_queue_event(a, &ev);
+	else
+		octo_chan_hangup(a, cause);
+}
+
+/* Writes a step into both logs. */
+static void bridge_step(struct octo_channel *a, struct octo_channel *b, const char *fmt, ...)
+	OCTO_PRINTF(3, 4);
+static void bridge_step(struct octo_channel *a, struct octo_channel *b, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	octo_chan_step(a, "%s", text);
+	octo_chan_step(b, "%s", text);
+}
+
+int octo_bridge(struct octo_channel *a, struct octo_channel *b)
+{
+	return octo_bridge_ex(a, b, 0);
+}
+
+int octo_bridge_ex(struct octo_channel *a, struct octo_channel *b, unsigned flags)
+{
+	const struct octo_chan_tech *ta, *tb;
+	struct octo_waitset *ws;
+	struct octo_channel *ended = NULL;
+	bool native = false;
+	uint64_t start = ws_mono_ms();
+	int cause = OCTO_CAUSE_NORMAL;
+
+	if (!a || !b || a == b)
+		return OCTO_EINVAL;
+	ta = octo_chan_tech(a);
+	tb = octo_chan_tech(b);
+	octo_chan_var_set(a, "BRIDGEPEER", octo_chan_name(b));
+	octo_chan_var_set(b, "BRIDGEPEER", octo_chan_name(a));
+	ws = octo_waitset_alloc();
+	if (!ws || octo_waitset_add(ws, a) || octo_waitset_add(ws, b)) {
+		bridge_step(a, b, "cannot bridge %s with %s: out of memory", octo_chan_name(a),
+			    octo_chan_name(b));
+		octo_waitset_free(ws);
+		octo_chan_hangup(b, OCTO_CAUSE_FAILURE);
+		bridge_hangup_a(a, OCTO_CAUSE_FAILURE);
+		return OCTO_BRIDGE_A_ENDED;
+	}
+	bridge_step(a, b, "bridge %s <-> %s starts", octo_chan_name(a), octo_chan_name(b));
+	if (ta == tb && ta->native_bridge) {
+		int rc = ta->native_bridge(a, b, true);
+
+		native = rc == 0;
+		if (native)
+			bridge_step(a, b, "media: relayed natively by %s", ta->name);
+		else
+			bridge_step(a, b, "media: %s cannot relay natively (%s); no media path",
+				    ta->name, octo_strerror(rc));
+	} else {
+		bridge_step(a, b, "media: no native bridge between %s and %s; no media path",
+			    ta->name, tb->name);
+	}
+
+	while (!ended) {
+		struct octo_channel *chan, *other;
+		struct octo_chan_event ev = { 0 };
+		const struct octo_chan_tech *tech;
+		int rc = octo_waitset_wait(ws, -1, &chan, &ev);
+
+		if (rc == 0)
+			continue;
+		other = chan == a ? b : a;
+		if (rc == OCTO_EHANGUP || ev.type == OCTO_EV_HANGUP) {
+			cause = rc == OCTO_EHANGUP ? octo_chan_hangup_cause(chan) : ev.cause;
+			if (cause <= 0)
+				cause = OCTO_CAUSE_NORMAL;
+			ended = chan;
+			break;
+		}
+		if (ev.type != OCTO_EV_DIGIT)
+			continue;   /* answer, ringing ... mean nothing once bridged */
+		tech = other == a ? ta : tb;
+		if (tech->send_digit) {
+			rc = tech->send_digit(other, ev.digit);
+			octo_chan_step(chan, "digit %c passed to %s%s%s", ev.digit,
+				       octo_chan_name(other), rc ? ": " : "",
+				       rc ? octo_strerror(rc) : "");
+		} else {
+			octo_chan_step(chan, "digit %c dropped: %s cannot send digits", ev.digit,
+				       octo_chan_name(other));
+		}
+	}
+
+	if (native)
+		ta->native_bridge(a, b, false);
+	octo_waitset_free(ws);
+	bridge_step(a, b, "%s hung up (%s) after %.1f s: bridge ends", octo_chan_name(ended),
+		    octo_cause_name(cause), (double)(ws_mono_ms() - start) / 1000.0);
+	if (ended == a) {
+		octo_chan_var_set(a, "HANGUPSIDE", "caller");
+		octo_chan_var_set(b, "HANGUPSIDE", "caller");
+		octo_chan_hangup(b, cause);
+		bridge_hangup_a(a, cause);
+		return OCTO_BRIDGE_A_ENDED;
+	}
+	octo_chan_var_set(b, "HANGUPSIDE", "callee");
+	if (flags & OCTO_BRIDGE_KEEP_A) {
+		octo_chan_hangup(b, cause);
+		return OCTO_BRIDGE_B_ENDED;
+	}
+	octo_chan_var_set(a, "HANGUPSIDE", "callee");
+	octo_chan_hangup(b, cause);
+	bridge_hangup_a(a, cause);
+	return OCTO_BRIDGE_B_ENDED;
+}
