@@ -1,0 +1,1 @@
+# mk/timeswitch.mk - build rules for the timeswitch part (included by Makefile.am).
