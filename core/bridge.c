@@ -120,6 +120,7 @@ struct octo_channel *octo_chan_request(const char *tech_name, const char *dest,
 	tech = octo_chan_tech(chan);
 	octo_chan_set(chan, OCTO_CHAN_DIALED, dest);
 	octo_chan_set(chan, OCTO_CHAN_CALLED, dest);
+	octo_chan_var_set(chan, "DIRECTION", "outbound");
 	if (requestor) {
 		octo_chan_set(chan, OCTO_CHAN_CALLER_NUM,
 			      octo_chan_copy(requestor, OCTO_CHAN_CALLER_NUM, buf, sizeof(buf)));

@@ -85,16 +85,24 @@ void octo_cdr_from_channel(struct octo_channel *chan, struct octo_cdr *cdr)
 	cdr->start_us = info.created_us;
 	cdr->answer_us = info.answered_us;
 	cdr->end_us = info.ended_us ? info.ended_us : octo_wall_us();
-	cdr->duration = (unsigned)((cdr->end_us - cdr->start_us) / 1000000u);
-	cdr->billsec = cdr->answer_us ? (unsigned)((cdr->end_us - cdr->answer_us) / 1000000u) : 0;
+	/* Wall-clock times: a clock stepped back during the call must not turn
+	 * into a duration of 4294967295 seconds. */
+	cdr->duration = cdr->end_us > cdr->start_us
+				? (unsigned)((cdr->end_us - cdr->start_us) / 1000000u)
+				: 0;
+	cdr->billsec = cdr->answer_us && cdr->end_us > cdr->answer_us
+			       ? (unsigned)((cdr->end_us - cdr->answer_us) / 1000000u)
+			       : 0;
 	if (cdr->answer_us)
 		cdr->disposition = OCTO_CDR_ANSWERED;
 	else if (info.cause == OCTO_CAUSE_BUSY)
 		cdr->disposition = OCTO_CDR_BUSY;
 	else if (info.cause == OCTO_CAUSE_NO_ANSWER)
 		cdr->disposition = OCTO_CDR_NO_ANSWER;
+	else if (!strcmp(cdr->hangup_side, "caller"))
+		cdr->disposition = OCTO_CDR_CANCELLED;   /* the caller gave up */
 	else if (info.cause == OCTO_CAUSE_NORMAL)
-		cdr->disposition = OCTO_CDR_CANCELLED;
+		cdr->disposition = OCTO_CDR_NO_ANSWER;   /* the PBX ended it unanswered */
 	else
 		cdr->disposition = OCTO_CDR_FAILED;
 }

@@ -468,13 +468,11 @@ char *octo_chan_copy(struct octo_channel *chan, enum octo_chan_field f, char *bu
 	return buf;
 }
 
-int octo_chan_var_set(struct octo_channel *chan, const char *name, const char *value)
+/* Sets or unsets a variable; the caller holds the channel lock. */
+static int chan_var_set_locked(struct octo_channel *chan, const char *name, const char *value)
 {
 	struct chan_var **pp, *v;
 
-	if (!name || !*name)
-		return OCTO_EINVAL;
-	chan_lock(chan);
 	for (pp = &chan->vars; *pp; pp = &(*pp)->next)
 		if (!strcmp((*pp)->name, name))
 			break;
@@ -491,16 +489,34 @@ int octo_chan_var_set(struct octo_channel *chan, const char *name, const char *v
 		v->value = octo_strdup(value);
 	} else {
 		v = calloc(1, sizeof(*v));
-		if (!v) {
-			chan_unlock(chan);
+		if (!v)
 			return OCTO_ENOMEM;
-		}
 		v->name = octo_strdup(name);
 		v->value = octo_strdup(value);
 		*pp = v;
 	}
-	chan_unlock(chan);
 	return 0;
+}
+
+/* The value of a variable, borrowed; the caller holds the channel lock. */
+static const char *chan_var_peek_locked(struct octo_channel *chan, const char *name)
+{
+	for (struct chan_var *v = chan->vars; v; v = v->next)
+		if (!strcmp(v->name, name))
+			return v->value;
+	return NULL;
+}
+
+int octo_chan_var_set(struct octo_channel *chan, const char *name, const char *value)
+{
+	int rc;
+
+	if (!name || !*name)
+		return OCTO_EINVAL;
+	chan_lock(chan);
+	rc = chan_var_set_locked(chan, name, value);
+	chan_unlock(chan);
+	return rc;
 }
 
 const char *octo_chan_var_get(struct octo_channel *chan, const char *name, char *buf,
@@ -536,8 +552,17 @@ void octo_chan_queue_event(struct octo_channel *chan, const struct octo_chan_eve
 {
 	chan_lock(chan);
 	if (ev->type == OCTO_EV_HANGUP && !chan->hungup) {
+		const char *dir = chan_var_peek_locked(chan, "DIRECTION");
+
 		chan->hungup = true;
 		chan->cause = ev->cause ? ev->cause : OCTO_CAUSE_NORMAL;
+		/* Who ended the call, for the CDR: the technology reports the far
+		 * end hanging up -- the caller of an incoming leg, the callee of an
+		 * outgoing one -- unless someone already said otherwise (the CLI
+		 * says "pbx"). Set before the owner thread is woken. */
+		if (!chan_var_peek_locked(chan, "HANGUPSIDE"))
+			chan_var_set_locked(chan, "HANGUPSIDE",
+					    dir && !strcmp(dir, "outbound") ? "callee" : "caller");
 	}
 	if (chan->ev_count < CHAN_EVENT_QUEUE) {
 		chan->events[(chan->ev_head + chan->ev_count) % CHAN_EVENT_QUEUE] = *ev;
@@ -959,6 +984,7 @@ static int chan_cli_hangup(struct octo_cli_out *out, int argc, char **argv)
 		return OCTO_CLI_FAIL;
 	}
 	octo_chan_step(chan, "hangup requested from the CLI");
+	octo_chan_var_set(chan, "HANGUPSIDE", "pbx");
 	octo_chan_queue_event(chan, &ev);
 	if (!octo_pbx_is_running(chan))
 		octo_chan_hangup(chan, OCTO_CAUSE_NORMAL);

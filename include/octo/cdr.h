@@ -9,6 +9,7 @@
 #ifndef OCTO_CDR_H
 #define OCTO_CDR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "octo/octo.h"
@@ -47,11 +48,40 @@ struct octo_cdr {
 	double cost;
 };
 
+/* What a backend reports for "cdr show status". */
+struct octo_cdr_backend_status {
+	char state[24];          /* "open", "opening", "error", "stopped" */
+	char target[256];        /* where the records go: a file, a server */
+	uint64_t posted;         /* records taken by post() since the module loaded */
+	uint64_t written;        /* records committed to the target */
+	uint64_t queued;         /* records waiting in memory (the spool) right now */
+	uint64_t dropped;        /* records lost: spool full, or not writable at unload */
+	char last_error[160];    /* the last write or open error; "" when none */
+};
+
+/* Which records to read back (cdr show, cdr export). Zeroed: all of them. */
+struct octo_cdr_filter {
+	unsigned last;           /* only the newest `last` matching records; 0: all */
+	const char *user;        /* caller or called equal to it; NULL: any */
+	uint64_t since_us;       /* start_us >= since_us; 0: any */
+};
+
 struct octo_cdr_backend {
 	const char *name;        /* "sqlite" */
 	const char *description;
 	/* Queues a copy of the record; 0 or OCTO_E*. Must not block. */
 	int (*post)(const struct octo_cdr *cdr);
+	/* Optional (may be NULL): fills `st` (zeroed by the caller). Must not block. */
+	void (*status)(struct octo_cdr_backend_status *st);
+	/* Optional (may be NULL): reads records back, calling row() for each one
+	 * that matches `filter`, in the order they were posted (oldest first);
+	 * row() returns 0 to go on, anything else to stop. Runs on the caller's
+	 * thread (a CLI worker) and may block on I/O, but never holds up post().
+	 * Returns how many records were passed to row(), or OCTO_E* (and then
+	 * fills `err`, e.g. "cannot open /var/lib/octo/cdr.db: ..."). */
+	int (*query)(const struct octo_cdr_filter *filter,
+		     int (*row)(const struct octo_cdr *cdr, void *arg), void *arg, char *err,
+		     size_t errsize);
 };
 
 int octo_cdr_backend_register(struct octo_module *owner, const struct octo_cdr_backend *be);
