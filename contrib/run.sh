@@ -94,4 +94,4 @@ echo
 echo "    $build/core/octo -s $sock -r"
 echo
 exec "$build/core/octo" -f ${console[@]+"${console[@]}"} -C "$root/configs" -D "$state" \
-	-M "$state/modules" -s "$sock" -vvv "$@"
+	-M "$state/modules" -S "$build/sounds" -s "$sock" -vvv "$@"

@@ -39,6 +39,7 @@ declare -A fuzz_sources=(
 	[fuzz_config]="core/config.c core/cfgbind.c"
 	[fuzz_pattern]="core/pattern.c core/expr.c"
 	[fuzz_expr]="core/pattern.c core/expr.c"
+	[fuzz_wav]=""
 )
 
 passed=0
@@ -278,8 +279,9 @@ for harness in "$root"/tests/fuzz/fuzz_*.c; do
 	fi
 	corpus="$work/fuzz/$fz"
 	mkdir -p "$corpus"
-	if [ -d "$root/tests/fuzz/corpus/$fz" ]; then
-		cp -R "$root/tests/fuzz/corpus/$fz/." "$corpus/"
+	# Seeds live in tests/fuzz/corpus/<name without fuzz_>/.
+	if [ -d "$root/tests/fuzz/corpus/${fz#fuzz_}" ]; then
+		cp -R "$root/tests/fuzz/corpus/${fz#fuzz_}/." "$corpus/"
 	fi
 	dict=()
 	if [ -f "$root/tests/fuzz/$fz.dict" ]; then

@@ -28,6 +28,7 @@
 #include "octo/dialplan.h"
 #include "octo/log.h"
 #include "octo/sched.h"
+#include "octo/sound.h"
 #include "octo/store.h"
 #include "cli_proto.h"
 #include "internal.h"
@@ -78,6 +79,7 @@ static void main_usage(FILE *fp)
 		"  -C DIR        config folder (default " OCTO_SYSCONFDIR ")\n"
 		"  -D DIR        put the data, log and run folders under DIR\n"
 		"  -M DIR        module folder (default from octo.conf)\n"
+		"  -S DIR        sound folder (default from octo.conf)\n"
 		"  -s PATH       control socket (default <run folder>/octo.ctl)\n"
 		"  -r            attach a console to a running octo\n"
 		"  -x CMD        with -r: run one command, print the answer and exit\n"
@@ -125,7 +127,8 @@ static char *main_resolve(const char *config_dir, const char *path)
 }
 
 static int main_read_octo_conf(const char *config_dir, const char *state_dir,
-			       const char *module_dir, struct octo_diags *diags)
+			       const char *module_dir, const char *sound_dir,
+			       struct octo_diags *diags)
 {
 	struct octo_cfg *cfg = octo_cfg_load(config_dir, "octo.conf", true, diags);
 	const struct octo_cfg_section *sec;
@@ -169,7 +172,8 @@ static int main_read_octo_conf(const char *config_dir, const char *state_dir,
 	}
 	octo_paths.module_dir = module_dir ? octo_strdup(module_dir)
 					   : main_resolve(config_dir, dirs.modules);
-	octo_paths.sound_dir = main_resolve(config_dir, dirs.sounds);
+	octo_paths.sound_dir = sound_dir ? octo_strdup(sound_dir)
+					 : main_resolve(config_dir, dirs.sounds);
 	octo_cfg_unbind(main_dir_opts, &dirs);
 	return 0;
 }
@@ -296,7 +300,7 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	const char *config_dir = OCTO_SYSCONFDIR, *socket_path = NULL, *command = NULL;
-	const char *state_dir = NULL, *module_dir = NULL;
+	const char *state_dir = NULL, *module_dir = NULL, *sound_dir = NULL;
 	bool foreground = false, remote = false, check = false, json = false, stdin_console = false;
 	int verbose = 0, opt, pidfd, rc = 0;
 	struct octo_diags diags = { 0 };
@@ -304,13 +308,14 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	pthread_t console_thread;
 
-	while ((opt = getopt_long(argc, argv, "fcC:D:M:s:rx:tvVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "fcC:D:M:S:s:rx:tvVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': foreground = true; break;
 		case 'c': stdin_console = true; break;
 		case 'C': config_dir = optarg; break;
 		case 'D': state_dir = optarg; break;
 		case 'M': module_dir = optarg; break;
+		case 'S': sound_dir = optarg; break;
 		case 's': socket_path = optarg; break;
 		case 'r': remote = true; break;
 		case 'x':
@@ -344,7 +349,7 @@ int main(int argc, char **argv)
 	octo_log_init();
 	if (octo_registry_init())
 		return 1;
-	if (main_read_octo_conf(config_dir, state_dir, module_dir, &diags)) {
+	if (main_read_octo_conf(config_dir, state_dir, module_dir, sound_dir, &diags)) {
 		main_print_diags(&diags);
 		octo_diags_free(&diags);
 		if (!remote)
@@ -427,7 +432,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (octo_cli_core_init() || octo_core_cli_init() || octo_logger_cli_init() ||
-	    octo_chan_init() || octo_dialplan_init()) {
+	    octo_chan_init() || octo_dialplan_init() || octo_sound_cli_init()) {
 		octo_log(OCTO_ERROR, "core initialisation failed");
 		return 1;
 	}

@@ -26,6 +26,13 @@ struct octo_codec {
 	size_t (*decode)(const uint8_t *in, size_t len, int16_t *out, size_t max);
 	/* Encodes `count` samples; returns the number of bytes written. */
 	size_t (*encode)(const int16_t *in, size_t count, uint8_t *out, size_t max);
+	/* Optional (NULL: none). Converts `len` bytes of this codec straight
+	 * into bytes of codec `to`, without going through linear samples, e.g.
+	 * PCMU <-> PCMA in codec_g711 (one table lookup a byte). Returns the
+	 * number of bytes written (at most `max`), or 0 when this codec has no
+	 * direct path to `to` (convert with decode + encode then). */
+	size_t (*transcode)(const struct octo_codec *to, const uint8_t *in, size_t len,
+			    uint8_t *out, size_t max);
 };
 int octo_codec_register(struct octo_module *owner, const struct octo_codec *codec);
 void octo_codec_unregister(const struct octo_codec *codec);
@@ -40,7 +47,9 @@ struct octo_sound_file {
 
 struct octo_sound_format {
 	const char *name;        /* "wav" */
-	const char *extensions;  /* "wav,WAV": file name endings, comma separated */
+	/* "wav,WAV": file name endings, comma separated. NULL: never chosen by a
+	 * file name, only asked for by name (e.g. "wav_ulaw" to write u-law WAV). */
+	const char *extensions;
 	/* Opens for reading; fills `f` and returns 0, or an OCTO_E* with a reason
 	 * in `err` ("not a PCM WAV file"). */
 	int (*open_read)(struct octo_sound_file *f, const char *path, char *err, size_t errsize);
