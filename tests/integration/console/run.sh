@@ -18,16 +18,16 @@ tmux new-session -d -s "$session" -x 160 -y 50 \
 	"'$OCTO_BIN' -C '$OCTO_CONF' -s '$OCTO_SOCK' -r" || { fail "console/start" "tmux"; exit 1; }
 trap 'rc=$?; tmux kill-session -t "$session" 2>/dev/null; (exit $rc); lib_exit' EXIT
 
-screen() { tmux capture-pane -t "$session" -p -S -200; }
+screen() { tmux capture-pane -t "$session" -p -J -S -300; }
 type_keys() { tmux send-keys -t "$session" "$@"; }
 expect_screen()
 {
 	local name=$1 text=$2
-	if wait_until 5 bash -c "tmux capture-pane -t '$session' -p -S -200 | grep -qF -- '$text'"; then
+	if wait_until 8 bash -c "tmux capture-pane -t '$session' -p -J -S -300 | grep -qF -- '$text'"; then
 		pass "$name"
 	else
 		fail "$name" "the screen does not show \"$text\""
-		screen | tail -20 | sed 's/^/  | /'
+		screen | grep -v '^ *$' | tail -30 | sed 's/^/  | /'
 	fi
 }
 
@@ -45,6 +45,7 @@ expect_screen "suggestion for a typo" "(did you mean"
 type_keys "help dialplan test" Enter
 expect_screen "help of a command" "dialplan test <procedure> <number>"
 type_keys "core set verbose 3" Enter
+expect_screen "console verbosity set" "Verbosity: 3"
 type_keys "test call pbxinternal 101" Enter
 expect_screen "live log lines at verbose 3" "executing Dial(101)"
 type_keys "exit" Enter
