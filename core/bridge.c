@@ -369,6 +369,7 @@ struct octo_dial {
 	size_t count;
 	bool ran;
 	struct octo_channel *handed;   /* the answered leg given to the caller of run */
+	bool quiet;                    /* octo_dial_quiet: no indications to the caller */
 };
 
 static void dial_step(struct octo_dial *d, const char *fmt, ...) OCTO_PRINTF(2, 3);
@@ -474,7 +475,7 @@ static void dial_indicate(struct octo_dial *d, enum octo_chan_event_type what)
 {
 	const struct octo_chan_tech *tech;
 
-	if (!d->caller)
+	if (!d->caller || d->quiet)
 		return;
 	tech = octo_chan_tech(d->caller);
 	if (tech->indicate)
@@ -809,4 +810,104 @@ int octo_bridge_ex(struct octo_channel *a, struct octo_channel *b, unsigned flag
 	octo_chan_hangup(b, cause);
 	bridge_hangup_a(a, cause);
 	return OCTO_BRIDGE_B_ENDED;
+}
+
+/* ---------------------------------------------------------------- ringing users */
+
+int octo_dial_add_user(struct octo_dial *d, const char *ext, unsigned timeout_ms,
+		       const char *who)
+{
+	struct octo_reg_item *items = NULL;
+	char (*dests)[OCTO_CHAN_DEST_MAX];
+	const char *sep = who && *who ? ": " : "";
+	size_t ntech;
+	int tried = 0;
+	bool full = false;
+
+	if (!d || d->ran || !ext || !*ext)
+		return 0;
+	if (!who)
+		who = "";
+	dests = calloc(OCTO_DIAL_USER_DEVICES, sizeof(*dests));
+	if (!dests) {
+		dial_step(d, "%s%suser %.64s: out of memory", who, sep, ext);
+		return 0;
+	}
+	/* The listing holds each technology's module until it is freed. */
+	ntech = octo_registry_list(OCTO_REG_CHAN_TECH, &items);
+	for (size_t i = 0; i < ntech && !full; i++) {
+		const struct octo_chan_tech *tech = items[i].item;
+		int n;
+
+		if (!tech || !tech->devices || !tech->call)
+			continue;
+		n = tech->devices(ext, dests, OCTO_DIAL_USER_DEVICES);
+		if (n > OCTO_DIAL_USER_DEVICES)
+			n = OCTO_DIAL_USER_DEVICES;
+		for (int k = 0; k < n; k++) {
+			struct octo_channel *leg;
+			int idx;
+
+			dests[k][OCTO_CHAN_DEST_MAX - 1] = '\0';
+			dial_step(d, "%s%suser %.64s: device %s/%s", who, sep, ext, tech->name,
+				  dests[k]);
+			idx = octo_dial_add(d, tech->name, dests[k], timeout_ms);
+			if (idx < 0) {
+				full = true;
+				break;
+			}
+			tried++;
+			leg = octo_dial_leg(d, (size_t)idx);
+			if (leg) {
+				octo_chan_var_set(leg, "USER", ext);
+				octo_chan_set(leg, OCTO_CHAN_CALLED, ext);
+			}
+		}
+	}
+	octo_registry_list_free(items, ntech);
+	free(dests);
+	return tried;
+}
+
+/* True when the channel is named "Tech/<ext>-<hex sequence>". */
+static bool bridge_name_is_user(const char *name, const char *ext)
+{
+	const char *slash = strchr(name, '/');
+	size_t len = strlen(ext);
+
+	if (!slash || strncmp(slash + 1, ext, len) || slash[1 + len] != '-' || !slash[2 + len])
+		return false;
+	for (const char *p = slash + 2 + len; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+bool octo_user_in_call(const char *ext, struct octo_channel *except)
+{
+	struct octo_channel **list;
+	size_t count;
+	bool found = false;
+
+	if (!ext || !*ext)
+		return false;
+	list = octo_chan_list(&count);
+	for (size_t i = 0; i < count && !found; i++) {
+		char user[128];
+
+		if (list[i] == except || octo_chan_is_hungup(list[i]))
+			continue;
+		if (octo_chan_var_get(list[i], "USER", user, sizeof(user)) && !strcmp(user, ext))
+			found = true;
+		else
+			found = bridge_name_is_user(octo_chan_name(list[i]), ext);
+	}
+	octo_chan_list_free(list, count);
+	return found;
+}
+
+void octo_dial_quiet(struct octo_dial *d)
+{
+	if (d)
+		d->quiet = true;
 }

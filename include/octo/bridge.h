@@ -204,4 +204,39 @@ enum octo_bridge_flags {
 int octo_bridge(struct octo_channel *a, struct octo_channel *b);
 int octo_bridge_ex(struct octo_channel *a, struct octo_channel *b, unsigned flags);
 
+/* ---------------------------------------------------------------- ringing users
+ * Shared by the applications that ring users (Dial, CallGroup ...), so a
+ * user's devices and "is this user in a call" mean the same everywhere. */
+
+/* Devices asked of each channel technology per user at most. */
+#define OCTO_DIAL_USER_DEVICES 16
+
+/* Adds a leg to `d` for every device of user `ext` that a channel technology
+ * can reach now (each technology's devices() callback, at most
+ * OCTO_DIAL_USER_DEVICES per technology), each with timeout_ms like
+ * octo_dial_add. Every leg created gets the variable USER=ext and the called
+ * number ext. Each device is named in the caller's step log as
+ * "<who>: user <ext>: device <Tech>/<dest>" (`who`: the application, e.g.
+ * "Dial"; NULL or "" leaves the prefix out). Returns how many devices were
+ * tried (legs that could not be created count: they are CHANUNAVAIL legs of
+ * `d`); 0 when the user has no device that can be called now (nothing is
+ * added then: the caller decides what that means). Stops early when `d` is
+ * full. Call thread of the caller; `d` before octo_dial_run. */
+int octo_dial_add_user(struct octo_dial *d, const char *ext, unsigned timeout_ms,
+		       const char *who);
+
+/* True when user `ext` has a live channel other than `except` (may be
+ * NULL): one whose ${USER} is `ext` (a leg ringing or up to one of the
+ * user's devices, a call the user placed when the technology sets USER), or
+ * one named "Tech/<ext>-<hex sequence>" (e.g. SIP/100-0000002a). This is
+ * what "busy" means for call waiting. Any thread; takes a snapshot of the
+ * channel list. */
+bool octo_user_in_call(const char *ext, struct octo_channel *except);
+
+/* Makes `d` quiet: the caller is not shown the legs' ringing or progress
+ * (its tech's indicate() is not called), for an application that already
+ * gives the caller ringback -- e.g. one that rings several dial sets in
+ * turn and has indicated RINGING once itself. Before octo_dial_run. */
+void octo_dial_quiet(struct octo_dial *d);
+
 #endif

@@ -29,7 +29,6 @@
 #include "octo/users.h"
 
 #define DIAL_MAX_TARGETS 32
-#define DIAL_MAX_DEVICES 16         /* per technology and user */
 #define DIAL_DEFAULT_TIMEOUT 30     /* seconds */
 #define DIAL_MAX_FORWARDS 5         /* forwards followed by one call */
 #define DIAL_NUMBER_MAX 64
@@ -155,81 +154,6 @@ static bool dial_rejects(const struct octo_user *user, const char *number)
 	return false;
 }
 
-/* True when the channel's name is "Tech/<ext>-<hex sequence>". */
-static bool dial_name_is_user(const char *name, const char *ext)
-{
-	const char *slash = strchr(name, '/');
-	size_t len = strlen(ext);
-
-	if (!slash || strncmp(slash + 1, ext, len) || slash[1 + len] != '-' || !slash[2 + len])
-		return false;
-	for (const char *p = slash + 2 + len; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
-
-/* True when user `ext` has a live call other than `self`. */
-static bool dial_user_in_call(const char *ext, struct octo_channel *self)
-{
-	size_t count;
-	struct octo_channel **list = octo_chan_list(&count);
-	bool found = false;
-
-	for (size_t i = 0; i < count && !found; i++) {
-		char buf[DIAL_NUMBER_MAX + 1];
-
-		if (list[i] == self || octo_chan_is_hungup(list[i]))
-			continue;
-		if (octo_chan_var_get(list[i], "USER", buf, sizeof(buf)) && !strcmp(buf, ext))
-			found = true;
-		else
-			found = dial_name_is_user(octo_chan_name(list[i]), ext);
-	}
-	octo_chan_list_free(list, count);
-	return found;
-}
-
-/* Adds a leg for every device of the user; returns how many were tried. */
-static int dial_add_devices(struct octo_channel *chan, struct octo_dial *d, const char *ext,
-			    unsigned timeout_ms)
-{
-	struct octo_reg_item *items;
-	size_t ntech = octo_registry_list(OCTO_REG_CHAN_TECH, &items);
-	char (*dests)[OCTO_CHAN_DEST_MAX] = calloc(DIAL_MAX_DEVICES, sizeof(*dests));
-	int tried = 0;
-
-	/* The listing holds each technology's module until it is freed. */
-	for (size_t i = 0; dests && i < ntech; i++) {
-		const struct octo_chan_tech *tech = items[i].item;
-		int n = tech->devices && tech->call ? tech->devices(ext, dests, DIAL_MAX_DEVICES)
-						    : 0;
-
-		if (n > DIAL_MAX_DEVICES)
-			n = DIAL_MAX_DEVICES;
-		for (int k = 0; k < n; k++) {
-			struct octo_channel *leg;
-			int idx;
-
-			dests[k][OCTO_CHAN_DEST_MAX - 1] = '\0';
-			octo_chan_step(chan, "Dial: user %s: device %s/%s", ext, tech->name,
-				       dests[k]);
-			idx = octo_dial_add(d, tech->name, dests[k], timeout_ms);
-			if (idx < 0)
-				break;
-			tried++;
-			leg = octo_dial_leg(d, (size_t)idx);
-			if (leg) {
-				octo_chan_var_set(leg, "USER", ext);
-				octo_chan_set(leg, OCTO_CHAN_CALLED, ext);
-			}
-		}
-	}
-	octo_registry_list_free(items, ntech);
-	free(dests);
-	return tried;
-}
-
 /* Rings a user (or records why not). */
 static void dial_user(struct octo_channel *chan, struct octo_dial *d,
 		      const struct dial_target *t, bool single, unsigned timeout_ms,
@@ -272,13 +196,13 @@ static void dial_user(struct octo_channel *chan, struct octo_dial *d,
 		octo_dial_add_failed(d, what, OCTO_DIAL_BUSY);
 		return;
 	}
-	if (!u->call_waiting && dial_user_in_call(t->text, chan)) {
+	if (!u->call_waiting && octo_user_in_call(t->text, chan)) {
 		octo_chan_step(chan, "Dial: user %s is in a call and has call waiting off",
 			       t->text);
 		octo_dial_add_failed(d, what, OCTO_DIAL_BUSY);
 		return;
 	}
-	if (!dial_add_devices(chan, d, t->text, timeout_ms)) {
+	if (!octo_dial_add_user(d, t->text, timeout_ms, "Dial")) {
 		octo_chan_step(chan, "Dial: user %s has no device that can be called now",
 			       t->text);
 		octo_dial_add_failed(d, what, OCTO_DIAL_CHANUNAVAIL);
