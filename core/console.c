@@ -7,7 +7,9 @@
  *
  * The client is single-threaded: while the prompt waits for a key, its
  * character reader polls the socket too, prints log lines above the prompt
- * and has libedit redraw the line being edited.
+ * and has libedit redraw the line being edited. Log frames may arrive in the
+ * same read as the end of an answer, so the reader first serves the frames
+ * already buffered: poll() only sees what is still in the socket.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -102,8 +104,12 @@ static ssize_t con_fill(struct con *c)
 {
 	ssize_t n;
 
-	if (c->rlen == sizeof(c->rbuf))
-		return -1; /* a whole frame always fits: the daemon is confused */
+	if (c->rlen == sizeof(c->rbuf)) {
+		/* Complete frames are served before each read and a whole frame
+		 * always fits: the daemon is confused. */
+		c->lost = true;
+		return -1;
+	}
 	do {
 		n = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
 	} while (n < 0 && errno == EINTR);
@@ -388,6 +394,19 @@ static const char *con_prompt(EditLine *el)
 	return CON_PROMPT;
 }
 
+/* Serves every complete frame already in the buffer while no answer is
+ * awaited: prints the log lines and drops anything else (a stray answer
+ * frame: nobody waits for it). 0, or -1 when the stream is malformed. */
+static int con_serve_buffered(struct con *c, bool *printed)
+{
+	int type;
+
+	do {
+		type = con_take(c, printed);
+	} while (type > 0);
+	return type;
+}
+
 /* libedit's character reader: waits on the keyboard and on the socket, so
  * that log lines show up while the prompt waits. */
 static int con_getc(EditLine *el, wchar_t *wc)
@@ -400,18 +419,22 @@ static int con_getc(EditLine *el, wchar_t *wc)
 					 { .fd = c->fd, .events = POLLIN } };
 		bool printed = false;
 
+		/* Frames may already wait in the buffer, where poll() cannot see
+		 * them: log lines read together with the end of the last answer
+		 * (or of a completion list), or just read below. Print them first. */
+		if (con_serve_buffered(c, &printed) < 0)
+			return 0;
+		if (printed)
+			el_set(el, EL_REFRESH);
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
 		if (pfd[1].revents) {
-			if (con_fill(c) <= 0 || con_take(c, &printed) < 0) {
-				c->lost = true;
-				return 0;
-			}
-			if (printed)
-				el_set(el, EL_REFRESH);
+			if (con_fill(c) <= 0)
+				return 0; /* c->lost is set */
+			continue;         /* served at the top of the loop */
 		}
 		if (pfd[0].revents) {
 			char byte;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -749,10 +750,39 @@ static int t_big(struct octo_cli_out *out, int argc, char **argv)
 	return OCTO_CLI_OK;
 }
 
+/* "srvtest call": like a test call, logs from the command itself and from a
+ * thread it starts, which keeps logging while and after the answer goes. */
+#define T_CALL_BODY_LINES 20
+#define T_CALL_THREAD_LINES 200
+static pthread_t t_call_thread;
+static bool t_call_started;
+
+static void *t_call_run(void *arg)
+{
+	for (int i = 0; i < T_CALL_THREAD_LINES; i++) {
+		octo_verbose(3, "call thread line %03d", i);
+		octo_verbose(4, "call thread too verbose %03d", i);
+	}
+	return NULL;
+}
+
+static int t_call(struct octo_cli_out *out, int argc, char **argv)
+{
+	for (int i = 0; i < T_CALL_BODY_LINES; i++) {
+		octo_verbose(3, "call body line %03d", i);
+		if (i == T_CALL_BODY_LINES / 2 && !t_call_started &&
+		    pthread_create(&t_call_thread, NULL, t_call_run, NULL) == 0)
+			t_call_started = true;
+	}
+	octo_cli_printf(out, "call started");
+	return OCTO_CLI_OK;
+}
+
 static const struct octo_cli_cmd server_cmds[] = {
 	{ "srvtest slow", "Sleep a little", NULL, t_slow, NULL },
 	{ "srvtest logs", "Log some lines", NULL, t_logs, NULL },
 	{ "srvtest big", "A long answer", NULL, t_big, NULL },
+	{ "srvtest call", "Log from a thread around the answer", NULL, t_call, NULL },
 	{ 0 }
 };
 
@@ -998,6 +1028,77 @@ OCTO_TEST(server_sends_log_lines_at_each_consoles_verbosity)
 	octo_cli_str_free(&quiet_logs);
 	client_close(loud);
 	client_close(quiet);
+}
+
+/* Counts "<prefix> NNN" lines in `logs`, checking that they come in order. */
+static int count_in_order(const char *logs, const char *prefix)
+{
+	int next = 0;
+
+	for (const char *p = logs; (p = strstr(p, prefix)); p++) {
+		if (atoi(p + strlen(prefix)) != next)
+			return -1;
+		next++;
+	}
+	return next;
+}
+
+OCTO_TEST(server_interleaves_log_lines_with_an_answer)
+{
+	struct octo_cli_str out = { 0 }, logs = { 0 };
+	int status = -1, thread_lines;
+	struct client *c;
+
+	OCTO_CHECK_INT_EQ(server_up(), 0);
+	c = client_open();
+	OCTO_CHECK(c != NULL);
+	if (!c)
+		return;
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "core set verbose 3", &out, NULL),
+			  OCTO_CLI_OK);
+	OCTO_CHECK_STR_EQ(out.s, "Verbosity: 3\n");
+	out.len = 0;
+	client_send(c, OCTO_CLI_F_COMMAND, "srvtest call");
+	/* Log frames come before, between and after the answer's frames; the
+	 * END frame comes, and so does every line of the thread, in order. */
+	for (;;) {
+		int t = client_frame(c);
+
+		if (t == OCTO_CLI_F_LOG) {
+			octo_cli_str_add(&logs, c->payload.s, c->payload.len);
+			octo_cli_str_add(&logs, "\n", 1);
+			if (status >= 0 && strstr(logs.s, "call thread line 199"))
+				break;
+		} else if (t == OCTO_CLI_F_OUTPUT && status < 0) {
+			octo_cli_str_add(&out, c->payload.s, c->payload.len);
+		} else if (t == OCTO_CLI_F_END && status < 0) {
+			status = c->payload.s[0];
+			if (logs.s && strstr(logs.s, "call thread line 199"))
+				break;
+		} else {
+			OCTO_FAIL_AT("unexpected frame %d (status %d)", t, status);
+			break;
+		}
+	}
+	if (t_call_started)
+		pthread_join(t_call_thread, NULL);
+	octo_cli_str_add(&out, "", 0);
+	octo_cli_str_add(&logs, "", 0);
+	OCTO_CHECK(t_call_started);
+	OCTO_CHECK_INT_EQ(status, OCTO_CLI_OK);
+	OCTO_CHECK_STR_EQ(out.s, "call started\n");
+	OCTO_CHECK_INT_EQ(count_in_order(logs.s, "call body line "), T_CALL_BODY_LINES);
+	thread_lines = count_in_order(logs.s, "call thread line ");
+	OCTO_CHECK_INT_EQ(thread_lines, T_CALL_THREAD_LINES);
+	OCTO_CHECK(!strstr(logs.s, "too verbose"));
+	/* The connection still serves the next command. */
+	out.len = 0;
+	OCTO_CHECK_INT_EQ(client_command(c, OCTO_CLI_F_COMMAND, "core set verbose 0", &out, NULL),
+			  OCTO_CLI_OK);
+	OCTO_CHECK_STR_EQ(out.s, "Verbosity: 0\n");
+	octo_cli_str_free(&out);
+	octo_cli_str_free(&logs);
+	client_close(c);
 }
 
 OCTO_TEST(server_closes_only_a_malformed_connection)
