@@ -12,7 +12,7 @@ OCTO_DEPS_RUN=(
 	autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	libosip2-dev libortp-dev libxml2-dev libsqlite3-dev libcurl4-openssl-dev
 	libssl-dev libedit-dev libltdl-dev sqlite3
-	espeak-ng sox
+	espeak-ng sox tzdata
 )
 
 # Everything contrib/test.sh uses on top: clang and its runtime for the

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "octo/channel.h"
+#include "octo/clock.h"
 #include "octo/cli.h"
 #include "octo/config.h"
 #include "octo/dialplan.h"
@@ -432,7 +433,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (octo_cli_core_init() || octo_core_cli_init() || octo_logger_cli_init() ||
-	    octo_chan_init() || octo_dialplan_init() || octo_sound_cli_init()) {
+	    octo_chan_init() || octo_dialplan_init() || octo_sound_cli_init() ||
+	    octo_clock_cli_init()) {
 		octo_log(OCTO_ERROR, "core initialisation failed");
 		return 1;
 	}
