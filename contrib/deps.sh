@@ -21,7 +21,8 @@ OCTO_DEPS_RUN=(
 # to find free ports.
 OCTO_DEPS_TEST=(
 	"${OCTO_DEPS_RUN[@]}"
-	clang libclang-rt-14-dev valgrind sip-tester iproute2 procps tmux
+	clang libclang-rt-14-dev valgrind sip-tester iproute2 procps tmux openssl
+	python3-aiosmtpd # the SMTP server of tests/integration/smtp
 )
 
 # Prints the packages of the arguments that are not installed, one a line.

@@ -40,6 +40,12 @@ declare -A fuzz_sources=(
 	[fuzz_pattern]="core/pattern.c core/expr.c"
 	[fuzz_expr]="core/pattern.c core/expr.c"
 	[fuzz_wav]=""
+	[fuzz_sip]="core/obj.c modules/channels/chan_sip/sip_msg.c"
+)
+
+# Libraries a harness needs besides -lm.
+declare -A fuzz_libs=(
+	[fuzz_sip]="-losipparser2"
 )
 
 passed=0
@@ -270,7 +276,9 @@ for harness in "$root"/tests/fuzz/fuzz_*.c; do
 	mkdir -p "$build/fuzz"
 	bin="$build/fuzz/$fz"
 	echo "test.sh: building and running $name for ${fuzz_time}s"
-	clang "${fuzz_cflags[@]}" "${srcs[@]}" "$harness" -o "$bin" -lm >"$log" 2>&1
+	# shellcheck disable=SC2086
+	clang "${fuzz_cflags[@]}" "${srcs[@]}" "$harness" -o "$bin" -lm ${fuzz_libs[$fz]:-} \
+		>"$log" 2>&1
 	status=$?
 	if [ "$status" -ne 0 ]; then
 		echo "FAIL $fz: clang could not build the harness" >>"$log"

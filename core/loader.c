@@ -302,6 +302,10 @@ static struct octo_module *loader_open(const char *name, char *err, size_t errsi
 		goto fail;
 	}
 	mod->info = info;
+	/* Resident modules stay mapped even through lt_dlexit() at shutdown:
+	 * library globals and per-thread destructors may still point into them. */
+	if ((info->flags & OCTO_MOD_RESIDENT) && lt_dlmakeresident(mod->handle))
+		octo_log(OCTO_WARNING, "%s: cannot make it resident: %s", name, lt_dlerror());
 	return mod;
 fail:
 	lt_dlclose(mod->handle);

@@ -170,6 +170,21 @@ octo_config_dir()
 		cp -R "$d/." "$OCTO_CONF/"
 	done
 	chmod -R u+w "$OCTO_CONF"
+	lib_loopback_sip
+}
+
+# Tests listen on loopback only, on free ports: a sip.conf that binds the
+# well-known ports on every address (like the sample) is moved to 127.0.0.1
+# and free ports, given in $OCTO_SIP_PORT and $OCTO_SIP_TLS_PORT.
+lib_loopback_sip()
+{
+	local conf="$OCTO_CONF/sip.conf"
+	[ -f "$conf" ] || return 0
+	OCTO_SIP_PORT=$(octo_free_port) || return 1
+	OCTO_SIP_TLS_PORT=$(octo_free_port) || return 1
+	sed -i -e 's/^bindaddr *= *0\.0\.0\.0 *$/bindaddr = 127.0.0.1/' \
+		-e "s/^port *= *5060 *\$/port = $OCTO_SIP_PORT/" \
+		-e "s/^tls_port *= *5061 *\$/tls_port = $OCTO_SIP_TLS_PORT/" "$conf"
 }
 
 # Makes a folder of links to every module built in $OCTO_BUILD and prints it.
