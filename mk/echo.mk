@@ -1,0 +1,1 @@
+# mk/echo.mk - build rules for frames and the Echo application (included by Makefile.am).
