@@ -303,9 +303,17 @@ static struct octo_module *loader_open(const char *name, char *err, size_t errsi
 	}
 	mod->info = info;
 	/* Resident modules stay mapped even through lt_dlexit() at shutdown:
-	 * library globals and per-thread destructors may still point into them. */
-	if ((info->flags & OCTO_MOD_RESIDENT) && lt_dlmakeresident(mod->handle))
-		octo_log(OCTO_WARNING, "%s: cannot make it resident: %s", name, lt_dlerror());
+	 * library globals and per-thread destructors may still point into them.
+	 * RTLD_NODELETE pins the object in the dynamic linker itself (libltdl's
+	 * own "resident" flag would leak its handle at exit). */
+	if (info->flags & OCTO_MOD_RESIDENT) {
+		void *pin = dlopen(mod->path, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+
+		if (pin)
+			dlclose(pin);
+		else
+			octo_log(OCTO_WARNING, "%s: cannot keep it resident: %s", name, dlerror());
+	}
 	return mod;
 fail:
 	lt_dlclose(mod->handle);

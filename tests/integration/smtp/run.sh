@@ -234,7 +234,7 @@ check_fails "a file outside the data folder is refused" octo_rx mail send test e
 check_output "... and says why" "is not inside the data folder" \
 	cli_error mail send test e@octo.test /etc/hostname
 check_output "a path out of the data folder is refused" "is not inside the data folder" \
-	cli_error mail send test e@octo.test ../../../../../../etc/hostname
+	cli_error mail send test e@octo.test ../../../../../../../../../../../../../../../../../../../../etc/hostname
 ln -s /etc/hostname "$data/test/link"
 check_output "a link out of the data folder is refused" "is not inside the data folder" \
 	cli_error mail send test e@octo.test test/link
