@@ -41,11 +41,13 @@ declare -A fuzz_sources=(
 	[fuzz_expr]="core/pattern.c core/expr.c"
 	[fuzz_wav]=""
 	[fuzz_sip]="core/obj.c modules/channels/chan_sip/sip_msg.c"
+	[fuzz_sdp]="modules/channels/chan_sip/sip_sdp.c"
 )
 
 # Libraries a harness needs besides -lm.
 declare -A fuzz_libs=(
 	[fuzz_sip]="-losipparser2"
+	[fuzz_sdp]="-losipparser2"
 )
 
 passed=0

@@ -4,20 +4,29 @@
 module_LTLIBRARIES += modules/channels/chan_sip.la
 modules_channels_chan_sip_la_SOURCES = \
 	modules/channels/chan_sip/sip.h \
+	modules/channels/chan_sip/sip_media.h \
+	modules/channels/chan_sip/sip_media.c \
 	modules/channels/chan_sip/chan_sip.c \
 	modules/channels/chan_sip/sip_cli.c \
 	modules/channels/chan_sip/sip_conf.c \
 	modules/channels/chan_sip/sip_core.c \
 	modules/channels/chan_sip/sip_msg.c \
 	modules/channels/chan_sip/sip_transport.c \
-	modules/channels/chan_sip/sip_txn.c
+	modules/channels/chan_sip/sip_txn.c \
+	modules/channels/chan_sip/sip_auth.c \
+	modules/channels/chan_sip/sip_reg.c \
+	modules/channels/chan_sip/sip_qualify.c \
+	modules/channels/chan_sip/sip_security.c \
+	modules/channels/chan_sip/sip_sdp.c \
+	modules/channels/chan_sip/sip_dialog.c \
+	modules/channels/chan_sip/sip_call.c
 modules_channels_chan_sip_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	$(OSIP_CFLAGS) $(OPENSSL_CFLAGS)
+	$(OSIP_CFLAGS) $(OPENSSL_CFLAGS) $(ORTP_CFLAGS)
 # -z nodelete: never unmapped, not even by lt_dlexit() at shutdown. OpenSSL
 # keeps per-thread state whose destructors run when the event loop thread
 # ends, after the modules are closed; libosip2 keeps global parser tables.
 modules_channels_chan_sip_la_LDFLAGS = $(MODULE_LDFLAGS) -Wl,-z,nodelete
-modules_channels_chan_sip_la_LIBADD = $(MODULE_LIBADD) $(OSIP_LIBS) $(OPENSSL_LIBS)
+modules_channels_chan_sip_la_LIBADD = $(MODULE_LIBADD) $(OSIP_LIBS) $(OPENSSL_LIBS) $(ORTP_LIBS)
 
 dist_octoconf_DATA += configs/sip.conf
 
@@ -38,3 +47,31 @@ tests_unit_test_sip_txn_SOURCES = tests/unit/test_sip_txn.c tests/unit/octo_test
 tests_unit_test_sip_txn_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_txn_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
+
+# The media layer alone (sip_media.c: RTP endpoints, relay, libortp) with
+# test sockets as the phones; codec_g711 is compiled into the test.
+check_PROGRAMS += tests/unit/test_sip_media
+tests_unit_test_sip_media_SOURCES = tests/unit/test_sip_media.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_media.c modules/channels/chan_sip/sip_media.h
+tests_unit_test_sip_media_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(ORTP_CFLAGS)
+tests_unit_test_sip_media_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
+
+# Digest authentication and IP bans: vectors, nonces, sip_auth_request on the
+# real loop with a fake transport and users service, bans on a fake clock.
+check_PROGRAMS += tests/unit/test_sip_auth
+tests_unit_test_sip_auth_SOURCES = tests/unit/test_sip_auth.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
+	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
+	modules/channels/chan_sip/sip_security.c
+tests_unit_test_sip_auth_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_sip_auth_LDADD = $(UNIT_LDADD) $(OSIP_LIBS) $(OPENSSL_LIBS)
+
+# SDP offer/answer of the calls part (sip_sdp.c alone).
+check_PROGRAMS += tests/unit/test_sip_sdp
+tests_unit_test_sip_sdp_SOURCES = tests/unit/test_sip_sdp.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_sdp.c
+tests_unit_test_sip_sdp_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_sdp_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)

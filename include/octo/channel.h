@@ -31,6 +31,7 @@
 
 struct octo_module;
 struct octo_channel;
+struct octo_frame;
 
 #define OCTO_CHAN_DEST_MAX 256
 
@@ -69,6 +70,13 @@ enum octo_chan_event_type {
 	OCTO_EV_BUSY,
 	OCTO_EV_CONGESTION,
 	OCTO_EV_HANGUP,      /* .cause; the far end or the technology hung up */
+	/* Hold and resume. As events: the far end of this channel put the call
+	 * on hold / took it off hold (a bridge may pass them on). As indicate()
+	 * values: put the far end of this channel on hold / resume it (SIP: a
+	 * re-INVITE with a=sendonly / a=sendrecv). Technologies without hold
+	 * return OCTO_EINVAL from indicate(). */
+	OCTO_EV_HOLD,
+	OCTO_EV_UNHOLD,
 };
 
 struct octo_chan_event {
@@ -103,6 +111,14 @@ struct octo_chan_tech {
 	 * technology must do. Returns 0, or OCTO_E* when it cannot (the bridge
 	 * then goes on without a media path of the core's). */
 	int (*native_bridge)(struct octo_channel *a, struct octo_channel *b, bool start);
+	/* Optional: the channel's audio for Octo's own applications (frame.h),
+	 * called through octo_chan_read_frame/octo_chan_write_frame on the
+	 * owner thread. read_frame waits up to timeout_ms (-1: no limit) and
+	 * returns 1 with *f filled, 0 when no frame came, or OCTO_E*;
+	 * write_frame returns 0 or OCTO_E*. Neither is called after the channel
+	 * hung up. */
+	int (*read_frame)(struct octo_channel *chan, struct octo_frame *f, int timeout_ms);
+	int (*write_frame)(struct octo_channel *chan, const struct octo_frame *f);
 };
 int octo_chan_tech_register(struct octo_module *owner, const struct octo_chan_tech *tech);
 void octo_chan_tech_unregister(const struct octo_chan_tech *tech);

@@ -28,6 +28,7 @@
 #include "octo/obj.h"
 #include "octo/octo.h"
 #include "sip.h"
+#include "sip_media.h"
 
 /* The parts of chan_sip that plug into the stack: init at load (after the
  * stack is ready, before the listeners open), fini at unload. Add a line
@@ -38,7 +39,15 @@ struct sip_part {
 	void (*fini)(void);
 };
 
-static const struct sip_part sip_parts[] = { { NULL, NULL, NULL } };
+static const struct sip_part sip_parts[] = {
+	/* first: its fini runs last, after the parts that free RTP endpoints */
+	{ "media", sip_media_init, sip_media_fini },
+	{ "auth", sip_auth_init, sip_auth_fini },
+	{ "security", sip_sec_init, sip_sec_fini },
+	{ "registrar", sip_reg_init, sip_reg_fini },
+	{ "calls", sip_call_init, sip_call_fini },
+	{ NULL, NULL, NULL },
+};
 
 static pthread_mutex_t sip_reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool sip_loaded;

@@ -603,4 +603,282 @@ int sip_cli_register(struct octo_module *self);
 /* Re-reads sip.conf (shared by `sip reload` and the module's reload). */
 int sip_reload(struct octo_diags *diags);
 
+/* ================================================================ calls (sip_sdp.c, sip_dialog.c, sip_call.c)
+ * A back-to-back user agent: every SIP call is a channel ("SIP/100-0000000a")
+ * of the technology "SIP". An INVITE from a user (digest-authenticated)
+ * enters the dialplan at the user's procedure; outgoing legs (Dial) go to a
+ * user's registered contacts. Media is relayed by sip_media.c. All call and
+ * dialog state is touched on the loop thread only: the technology callbacks
+ * (call threads) hop to the loop with sip_loop_run().
+ * Handled: INVITE (407 via sip_auth_request, offer in the INVITE or in our
+ * 200 with the answer in the ACK), ACK, BYE, CANCEL (487), re-INVITE (hold
+ * and resume, passed by a re-INVITE to a natively bridged SIP leg), INFO
+ * DTMF (application/dtmf-relay, application/dtmf -> DIGIT events), RFC 4028
+ * session timers (Session-Expires answered, 422 below 90 s, re-INVITE
+ * refreshes when we are the refresher). 100rel is not supported: a
+ * Require: 100rel gets 420 from the stack. REFER (transfers) is not handled
+ * (405). */
+
+/* --- SDP (sip_sdp.c): RFC 4566 parsing with libosip2, RFC 3264 offer/answer */
+#define SIP_SDP_MAX_LEN 8192 /* larger bodies are refused (488) */
+#define SIP_SDP_MAX_FMTS 16  /* formats kept from the audio stream */
+#define SIP_SDP_MAX_STREAMS 8
+
+enum sip_sdp_dir { SIP_DIR_SENDRECV = 0, SIP_DIR_SENDONLY, SIP_DIR_RECVONLY, SIP_DIR_INACTIVE };
+const char *sip_sdp_dir_name(enum sip_sdp_dir d); /* "sendrecv" ... */
+
+struct sip_sdp_fmt {
+	int pt;        /* 0..127 */
+	char name[24]; /* "PCMU", "telephone-event" ("" when unknown) */
+	unsigned rate;
+};
+
+/* What we keep of a remote session description. */
+struct sip_sdp {
+	char ip[64];        /* connection address of the audio stream */
+	unsigned port;      /* audio RTP port */
+	enum sip_sdp_dir dir; /* of the audio stream (c=0.0.0.0 counts as sendonly) */
+	int nfmts;
+	struct sip_sdp_fmt fmts[SIP_SDP_MAX_FMTS];
+	int dtmf_pt;        /* telephone-event/8000, or -1 */
+	int audio_index;    /* which m= line is the audio one */
+	int nstreams;       /* m= lines; the others are rejected in answers */
+	char streams[SIP_SDP_MAX_STREAMS][32]; /* "video RTP/AVP 31" of each m= line */
+};
+
+/* Parses and validates `len` bytes (hostile input: size bounded, NUL bytes,
+ * no audio stream, no c= line, bad addresses or ports are refused). Returns
+ * 0, or OCTO_EINVAL with *why (static text). Needs parser_init(). [any] */
+int sip_sdp_parse(const char *body, size_t len, struct sip_sdp *out, const char **why);
+/* Index in offer->fmts of the codec to use: the first of `prefs` (a comma
+ * list like users.conf's codecs, "PCMA,PCMU"; NULL or "" means "PCMU,PCMA")
+ * that is offered; only PCMU and PCMA are supported. -1 when none. */
+int sip_sdp_choose(const struct sip_sdp *offer, const char *prefs);
+
+/* What we put into our own SDP. */
+struct sip_sdp_local {
+	const char *ip;   /* numeric IPv4 or IPv6 */
+	unsigned port;
+	uint64_t sess_id, sess_ver;
+	enum sip_sdp_dir dir;
+	int ncodecs;      /* 1..4 */
+	struct sip_sdp_fmt codecs[4];
+	int dtmf_pt;      /* -1: no telephone-event */
+	const struct sip_sdp *answer_to; /* an answer: other m= lines rejected (port 0); NULL: offer */
+};
+/* Writes the SDP text into buf; returns its length, or 0 when it does not fit. */
+size_t sip_sdp_build(char *buf, size_t size, const struct sip_sdp_local *l);
+
+/* --- dialogs (sip_dialog.c) */
+struct sip_dialog {
+	char *call_id;
+	char *local_tag, *remote_tag;
+	char *local_uri, *remote_uri; /* name-addr of From/To as we send them */
+	char *remote_target;          /* the peer's Contact URI */
+	char **routes;                /* route set, in order of use */
+	size_t nroutes;
+	uint32_t local_cseq, remote_cseq;
+	struct sip_addr peer;         /* where requests go */
+	bool uac;                     /* we sent the INVITE */
+};
+/* Dialog state from a received INVITE (we are the UAS; local tag = the
+ * IST's To tag) or from a 1xx/2xx to our INVITE (UAC). 0 or OCTO_E*. */
+int sip_dialog_uas(struct sip_dialog *d, const struct sip_msg *invite, const char *local_tag);
+int sip_dialog_uac(struct sip_dialog *d, const struct sip_msg *invite, const struct sip_msg *resp,
+		   const struct sip_addr *peer);
+/* A request within the dialog (CSeq = ++local_cseq, except ACK with `cseq`),
+ * Route headers and a Contact of ours. New reference or NULL. [loop] */
+struct sip_msg *sip_dialog_request(struct sip_dialog *d, enum sip_method m, uint32_t ack_cseq);
+void sip_dialog_clear(struct sip_dialog *d);
+/* Adds "Contact: <sip:octo@host:port;transport=..>" towards `dest`. [loop] */
+int sip_add_contact(struct sip_msg *m, const struct sip_addr *dest);
+/* The user part of a SIP URI ("sip:100@host" -> "100") into buf; "" when none. */
+char *sip_uri_user(const osip_uri_t *uri, char *buf, size_t size);
+
+/* --- calls (sip_call.c) */
+/* The part of chan_sip.c's table (INVITE, ACK, BYE, CANCEL, INFO handlers). */
+int sip_call_init(void);
+void sip_call_fini(void);
+/* Registers the "SIP" technology and the call CLI commands (sip show
+ * channels, sip show channel, originate); from sip_cli_register(). */
+int sip_call_register(struct octo_module *self);
+
+/* ================================================================ registrar, digest auth, bans
+ * (sip_auth.c, sip_reg.c, sip_qualify.c, sip_security.c)
+ *
+ *   sip_auth.c      digest authentication (RFC 2617 MD5 and RFC 7616
+ *                   SHA-256, qop=auth): challenges, stateless nonces (an
+ *                   HMAC-SHA256 of a timestamp with a per-load secret), the
+ *                   nonce-count replay check, sip_auth_request()
+ *   sip_reg.c       the REGISTER handler (RFC 3261 10.3), the bindings of
+ *                   every user in memory and in the store, their expiry,
+ *                   the contacts and devices callers use, and the CLI
+ *                   `sip show registrations|peers`, `sip unregister`
+ *   sip_qualify.c   OPTIONS pings of registered contacts, round-trip times
+ *   sip_security.c  failed authentications per source IP, bans (in the
+ *                   store), the drop of banned sources before parsing, and
+ *                   `security show bans`, `security unban`
+ *
+ * The REGISTER handler, sip_auth_request() and the qualify pings run on the
+ * loop; lookups (sip_reg_contacts, sip_sec_banned...) may come from any
+ * thread: the tables have locks of their own, never held across a call out.
+ */
+#include "octo/channel.h" /* OCTO_CHAN_DEST_MAX */
+
+struct octo_user;
+
+/* --- config: keys of [general] (registrar) and the [security] section */
+enum sip_digest_alg { SIP_DIGEST_MD5 = 0, SIP_DIGEST_SHA256, SIP_DIGEST_ALGS };
+
+struct sip_reg_conf {
+	char *realm;                          /* digest realm ("octo") */
+	unsigned min_expiry, max_expiry;      /* s: below min -> 423; above max -> max */
+	unsigned default_expiry;              /* s: when the REGISTER gives none */
+	unsigned nonce_lifetime;              /* s: older nonces are answered stale=true */
+	unsigned qualify_interval;            /* s between OPTIONS pings; 0 = off */
+	struct octo_cfg_list auth_algorithms; /* as written ("SHA-256, MD5") */
+	enum sip_digest_alg algs[SIP_DIGEST_ALGS]; /* parsed, in the order offered */
+	unsigned nalgs;
+};
+extern const struct sip_cfg_part sip_reg_cfg_part;
+
+struct sip_sec_conf {
+	unsigned max_failures; /* failed authentications that ban; 0 = never ban */
+	unsigned window;       /* s: ...counted within this long */
+	unsigned ban_time;     /* s */
+	struct octo_cfg_list trusted;
+	struct octo_cidr *nets; /* trusted, parsed */
+	size_t nnets;
+	bool bound; /* [security] was seen */
+};
+extern const struct sip_cfg_part sip_sec_cfg_part;
+
+/* --- digest authentication (sip_auth.c) */
+
+/*
+ * Digest-authenticates a request from a user (REGISTER: 401/WWW-Authenticate;
+ * other requests: 407/Proxy-Authenticate). Returns a NEW reference on the
+ * user when the request carries valid credentials; otherwise sends the
+ * challenge or the error response on `txn` itself, counts a failure for the
+ * source IP (bans), and returns NULL. [loop]
+ *
+ * The user is the username of the credentials; it must be the user part of
+ * To (REGISTER) or From (other requests), else 403. A user without a secret
+ * gets 403. A wrong password and an unknown user look the same: a failure
+ * is counted and a fresh challenge sent (RFC 3261 22.2/22.3: rejected
+ * credentials are treated as absent). A right answer to a nonce that is too
+ * old, not ours (e.g. from before a restart) or replayed (nonce count not
+ * increasing) gets a challenge with stale=true and counts nothing. The
+ * challenge offers one header per algorithm of auth_algorithms, in order
+ * (SHA-256 first by default, RFC 8760), each with qop="auth".
+ */
+struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req);
+
+/* "MD5", "SHA-256"; parse is case-insensitive, -1 if unknown. */
+const char *sip_digest_alg_name(enum sip_digest_alg alg);
+int sip_digest_alg_parse(const char *name);
+
+/* The digest `response` (lower-case hex) for the given values: RFC 2617
+ * 3.2.2.1 with qop "auth" (nc and cnonce used) or without qop (qop NULL or
+ * "": RFC 2069 form). 0, or OCTO_EINVAL (a NULL argument, qop other than
+ * auth) / OCTO_EFAIL (the hash failed). `out` holds SIP_DIGEST_HEX_MAX. */
+#define SIP_DIGEST_HEX_MAX 65
+int sip_digest_response(enum sip_digest_alg alg, const char *user, const char *realm,
+			const char *password, const char *method, const char *uri,
+			const char *nonce, const char *nc, const char *cnonce, const char *qop,
+			char *out);
+
+/* Nonces: 64 hex digits (a timestamp, 8 random bytes from RAND_bytes and an
+ * HMAC-SHA256 of both with a secret made at load), checked without any
+ * table. sip_nonce_check: OK, STALE (ours but older than lifetime_s) or
+ * INVALID (malformed, forged, from the future, or made before the secret
+ * changed, i.e. before a restart). [any] */
+#define SIP_NONCE_LEN 64
+enum sip_nonce_state { SIP_NONCE_OK = 0, SIP_NONCE_STALE, SIP_NONCE_INVALID };
+void sip_nonce_new(char *buf, size_t size); /* size > SIP_NONCE_LEN */
+enum sip_nonce_state sip_nonce_check(const char *nonce, unsigned lifetime_s);
+/* Replay protection for qop=auth: true when `nc` is above every count seen
+ * with this (valid) nonce, which is then remembered until the nonce
+ * expires. [any] */
+bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s);
+
+/* The part of chan_sip.c's table: the nonce secret. */
+int sip_auth_init(void);
+void sip_auth_fini(void);
+/* Tests: the millisecond clock nonces are stamped and checked with (NULL:
+ * octo_now_ms). */
+void sip_auth_set_clock(uint64_t (*now_ms)(void));
+
+/* --- registrations (sip_reg.c) */
+
+/* The registered contacts of a user, for calls: fills up to `max` entries
+ * (contact URI, transport and the address to send to, i.e. the source
+ * address of the REGISTER for NAT -- with the TCP/TLS connection it came
+ * on), returns how many. Contacts that a qualify found UNREACHABLE are left
+ * out (they are not rung until they answer again). Oldest binding first, so
+ * an index stays stable while the earlier bindings stay. [any] */
+struct sip_contact {
+	char uri[256];
+	struct sip_addr dest;
+	char user_agent[128];
+};
+int sip_reg_contacts(const char *user, struct sip_contact *out, int max);
+
+/* The channel technology's `devices` callback (channel.h): one destination
+ * "USER/<index>" per contact sip_reg_contacts() returns ("100/0",
+ * "100/1"...). [any] */
+int sip_reg_devices(const char *user, char (*dests)[OCTO_CHAN_DEST_MAX], int max);
+/* Resolves a destination made by sip_reg_devices() ("100/1"; a bare "100"
+ * means "100/0") into the contact. 0, OCTO_EINVAL (not of that form) or
+ * OCTO_ENOTFOUND (no such contact now). [any] */
+int sip_reg_device_contact(const char *dest, struct sip_contact *out);
+
+/* Removes the bindings of `user` (all when uri is NULL, else the one with
+ * that contact URI), from memory and the store. Returns how many. [any] */
+int sip_reg_unregister(const char *user, const char *uri);
+
+/* The part of chan_sip.c's table: REGISTER handler, bindings loaded from
+ * the store, the expiry and qualify timer. */
+int sip_reg_init(void);
+void sip_reg_fini(void);
+/* `sip show registrations`, `sip show peers` and `sip unregister`; called
+ * from sip_cli_register() (the security commands: sip_sec_cli_register). */
+int sip_reg_cli_register(struct octo_module *self);
+
+/* Qualify (sip_qualify.c), driven by sip_reg.c's timer [loop]: sends an
+ * OPTIONS to a binding; the result comes back through sip_reg_qualified()
+ * with the round-trip time in ms, or -1 when the contact did not answer. */
+void sip_qualify_send(const char *user, uint64_t binding_id, const char *uri,
+		      const struct sip_addr *dest);
+void sip_reg_qualified(const char *user, uint64_t binding_id, int rtt_ms);
+
+/* --- failed authentications and bans (sip_security.c) */
+
+/* True when packets from this address are dropped (it is banned): a hash
+ * lookup, no allocation; checked for every datagram and framed message
+ * before parsing, and when a connection is accepted. [any] */
+bool sip_sec_banned(const struct sockaddr *sa);
+/* Counts a failed authentication from `src` (the user name tried, may be
+ * NULL). Bans the IP, logging at NOTICE, when max_failures are reached
+ * within the window, unless it is in a trusted network. [any] */
+void sip_sec_failure(const struct sockaddr *sa, const char *user);
+/* Lifts a ban (and forgets the failures): 0, OCTO_ENOTFOUND, OCTO_EINVAL
+ * (not an IP address). [any] */
+int sip_sec_unban(const char *ip);
+
+struct sip_ban_info {
+	char ip[64];
+	int64_t since, until; /* unix time, s */
+	unsigned failures;
+	char users[128]; /* the user names tried, comma separated, last one last */
+};
+/* A sorted copy of the bans in force: free(*out). [any] */
+size_t sip_sec_bans(struct sip_ban_info **out);
+
+int sip_sec_init(void);
+void sip_sec_fini(void);
+int sip_sec_cli_register(struct octo_module *self);
+/* Tests: the wall clock (unix seconds) bans run on (NULL: time()). */
+void sip_sec_set_clock(int64_t (*now_s)(void));
+
 #endif

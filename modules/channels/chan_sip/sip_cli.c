@@ -155,6 +155,7 @@ static int cli_stats(struct octo_cli_out *out, int argc, char **argv)
 	octo_cli_kv(out, "malformed (dropped or answered)", "%lu", s.rx_bad);
 	octo_cli_kv(out, "datagrams over the size limit", "%lu", s.rx_too_big);
 	octo_cli_kv(out, "keep-alives", "%lu", s.rx_keepalive);
+	octo_cli_kv(out, "dropped from banned addresses", "%lu", s.rx_dropped);
 	octo_cli_kv(out, "send errors", "%lu", s.tx_errors);
 	octo_cli_kv(out, "connections opened", "%lu", s.conns_open);
 	octo_cli_kv(out, "connections refused", "%lu", s.conns_refused);
@@ -255,5 +256,13 @@ static const struct octo_cli_cmd sip_cli_cmds[] = {
 
 int sip_cli_register(struct octo_module *self)
 {
-	return octo_cli_register_all(self, sip_cli_cmds);
+	int rc = octo_cli_register_all(self, sip_cli_cmds);
+
+	if (!rc)
+		rc = sip_reg_cli_register(self);
+	if (!rc)
+		rc = sip_sec_cli_register(self);
+	if (!rc)
+		rc = sip_call_register(self); /* the SIP technology and its commands */
+	return rc;
 }

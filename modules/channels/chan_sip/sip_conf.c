@@ -22,9 +22,14 @@
 #include "octo/log.h"
 #include "octo/obj.h"
 #include "sip.h"
+#include "sip_media.h"
+
+/* [media]: RTP ports, timeout and workers of sip_media.c (below). */
+static const struct sip_cfg_part conf_media_part;
 
 /* The parts of chan_sip with config of their own (NULL-terminated). */
-static const struct sip_cfg_part *const conf_parts[] = { NULL };
+static const struct sip_cfg_part *const conf_parts[] = { &sip_reg_cfg_part, &sip_sec_cfg_part,
+							 &conf_media_part, NULL };
 
 /* How many parts there are (a function: with none, a constant 0 would make
  * every `i < CONF_NPARTS` loop a -Wtype-limits error). */
@@ -303,6 +308,7 @@ void sip_cfg_set(struct sip_cfg *cfg)
 	sip_txn_set_timers(cfg->g.t1, cfg->g.t2, cfg->g.t4);
 	sip_msg_set_agent(cfg->g.user_agent);
 	sip_transport_apply(cfg);
+	sip_media_apply(sip_cfg_part(cfg, &conf_media_part));
 }
 
 void sip_cfg_clear(void)
@@ -334,3 +340,57 @@ bool sip_cfg_is_local(const struct sip_cfg *cfg, const struct sockaddr *sa)
 			return true;
 	return false;
 }
+
+/* ---------------------------------------------------------------- [media] (sip_media.c) */
+
+/* struct sip_media_conf first, so sip_cfg_part() gives one to sip_media_apply(). */
+struct conf_media {
+	struct sip_media_conf c;
+	const struct octo_cfg_section *sec; /* [media], NULL when the file has none */
+};
+
+static const struct octo_cfg_opt conf_media_opts[] = {
+	OCTO_CFG_UINT("rtp_start", struct sip_media_conf, rtp_start, "10000", 1024, 65534),
+	OCTO_CFG_UINT("rtp_end", struct sip_media_conf, rtp_end, "20000", 1025, 65535),
+	OCTO_CFG_DURATION("rtp_timeout", struct sip_media_conf, rtp_timeout, "60", 0, 86400),
+	OCTO_CFG_UINT("media_workers", struct sip_media_conf, workers, "2", 1, 64),
+	OCTO_CFG_END
+};
+
+static int conf_media_section(struct sip_cfg *cfg, void *data, const struct octo_cfg_section *sec,
+			      struct octo_diags *diags)
+{
+	struct conf_media *mc = data;
+
+	if (strcmp(sec->name, "media"))
+		return 0;
+	if (mc->sec)
+		octo_cfg_unbind(conf_media_opts, &mc->c);
+	memset(&mc->c, 0, sizeof(mc->c));
+	mc->sec = sec;
+	return octo_cfg_bind(sec, conf_media_opts, &mc->c, NULL, diags) ? OCTO_ECONFIG : 1;
+}
+
+static int conf_media_check(struct sip_cfg *cfg, void *data, struct octo_diags *diags)
+{
+	struct conf_media *mc = data;
+	const struct octo_cfg_var *v;
+
+	if (!mc->sec)
+		octo_cfg_bind(NULL, conf_media_opts, &mc->c, NULL, diags); /* the defaults */
+	if (mc->c.rtp_end >= mc->c.rtp_start + 3)
+		return 0;
+	v = mc->sec ? octo_cfg_var_find(mc->sec, "rtp_end") : NULL;
+	octo_diags_add(diags, OCTO_DIAG_ERROR, v ? v->file : cfg->tree->file, v ? v->line : 0,
+		       "[media] rtp_end: must be at least rtp_start + 3 (%u), room for two "
+		       "RTP/RTCP port pairs",
+		       mc->c.rtp_start + 3);
+	return OCTO_ECONFIG;
+}
+
+static const struct sip_cfg_part conf_media_part = {
+	.name = "media",
+	.size = sizeof(struct conf_media),
+	.section = conf_media_section,
+	.check = conf_media_check,
+};

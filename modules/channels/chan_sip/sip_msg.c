@@ -407,8 +407,11 @@ const char *sip_msg_body(const struct sip_msg *m, size_t *len)
 			*len = 0;
 		return NULL;
 	}
+	/* libosip2 leaves `length` at 0 for bodies it parsed (it sets it only
+	 * for bodies built with osip_body_set_data); the body is NUL-terminated
+	 * and its size was checked against Content-Length at validation. */
 	if (len)
-		*len = b->length;
+		*len = b->length ? b->length : strlen(b->body);
 	return b->body;
 }
 

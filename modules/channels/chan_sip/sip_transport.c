@@ -200,6 +200,11 @@ void sip_debug_msg(bool sent, const struct sip_addr *peer, const char *buf, size
 
 void sip_transport_deliver(const char *buf, size_t len, const struct sip_addr *src)
 {
+	/* a banned source gets no answer: dropped before any parsing */
+	if (sip_sec_banned((const struct sockaddr *)&src->sa)) {
+		SIP_STAT(rx_dropped);
+		return;
+	}
 	sip_debug_msg(false, src, buf, len);
 	sip_receive(buf, len, src);
 }
@@ -791,6 +796,11 @@ static void tp_accept_cb(int fd, uint32_t events, void *data)
 		if (atomic_load(&tp.conns) >= atomic_load(&tp.max_conns)) {
 			close(cfd);
 			tp_refused("incoming connection");
+			continue;
+		}
+		if (sip_sec_banned((const struct sockaddr *)&ss)) {
+			SIP_STAT(rx_dropped);
+			close(cfd);
 			continue;
 		}
 		c = conn_new(cfd, t, &ss, len, false, t == SIP_TP_TLS ? CONN_HANDSHAKE : CONN_OPEN);

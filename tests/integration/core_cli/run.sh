@@ -48,7 +48,7 @@ id1=$(sed -n 's/^id: *//p' "$OCTO_TMP/call1")
 if [ -n "$id1" ]; then pass "test call started"; else fail "test call started" "$(cat "$OCTO_TMP/call1")"; fi
 wait_until 10 bash -c "'$OCTO_BIN' -s '$OCTO_SOCK' -rx 'calls show history' | grep -q '$id1'" &&
 	pass "ended call in history" || fail "ended call in history" "not listed"
-check_rx "call debug after the end" "SetCalled: 0612345678 -> +39612345678" call debug "$id1"
+check_rx "call debug after the end" "Goto(outgoing,+390612345678)" call debug "$id1"
 check_rx "the route reached outgoing" "outgoing/+XXXX./1" call debug "$id1"
 check_rx "hangup cause kept" "CONGESTION" call debug "$id1"
 

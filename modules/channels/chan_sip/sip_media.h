@@ -1,0 +1,186 @@
+/*
+ * sip_media.h - chan_sip's media layer: one RTP endpoint per call leg,
+ * relayed packet by packet between two bridged legs, or terminated in Octo
+ * (20 ms frames of linear audio for applications such as Echo).
+ *
+ * THREADS
+ *   A small pool of media workers (sip.conf [media] media_workers, default
+ *   2) each runs epoll over the sockets of the endpoints it owns; no thread
+ *   per call. Relaying reads with recvmmsg and writes with sendmmsg into
+ *   buffers allocated once per worker: nothing is allocated per packet.
+ *   Two relayed legs always live on the same worker (the relay moves one
+ *   leg over), so the relay path takes no lock.
+ *   Functions marked [any] may be called from any thread except a media
+ *   worker (i.e. not from the callbacks below); they serialise with each
+ *   other and wait a few microseconds for the worker when they change what
+ *   it does. [call thread] functions are for the one thread that handles
+ *   the leg's audio (the channel's owner thread).
+ *
+ * OWNERSHIP
+ *   sip_media_alloc() gives the caller the endpoint; sip_media_free() ends
+ *   it (sockets closed, relay stopped, callbacks never called again once it
+ *   returns). A call thread inside sip_media_read/write on it then returns
+ *   OCTO_EHANGUP at once, and free waits for it to leave; no other function
+ *   may be running on it, and none may be called from then on. Simplest for
+ *   a channel technology: stop the relay and the callbacks in hangup(), and
+ *   free the endpoint when the channel's private data is destroyed (its
+ *   last reference), when no call thread can still reach it.
+ *
+ * MODES
+ *   idle        after alloc, and after a relay stopped: packets are read
+ *               and dropped, but the far address is learned, RFC 4733
+ *               digits are reported and the RTP timeout runs.
+ *   relay       sip_media_relay(a, b, true) .. (a, b, false).
+ *   terminated  from the first sip_media_read()/sip_media_write() while not
+ *               relaying: libortp receives (jitter buffer) and sends
+ *               (timestamps, sequence numbers); see sip_media.c.
+ *
+ * SYMMETRIC RTP (phones behind NAT)
+ *   Octo sends to the address of the SDP until RTP arrives; the source of
+ *   the first packet after each sip_media_set_remote() is then used instead
+ *   (when it differs, the change is logged at debug level 1). Packets from
+ *   any other source are dropped, unless the learned source has sent
+ *   nothing for 2 s: the next source is then learned (a phone whose NAT
+ *   mapping changed).
+ *
+ * RTCP: the odd port is bound and read; its packets are dropped and Octo
+ * sends none.
+ */
+#ifndef CHAN_SIP_SIP_MEDIA_H
+#define CHAN_SIP_SIP_MEDIA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct octo_frame;
+
+/* One RTP endpoint of one call leg: an even UDP port (+1 for RTCP). */
+struct sip_media;
+
+/* sip.conf [media], bound in sip_conf.c. */
+struct sip_media_conf {
+	unsigned rtp_start, rtp_end; /* port range, both included */
+	unsigned rtp_timeout;        /* seconds; 0: no RTP timeout */
+	unsigned workers;            /* media worker threads (read at load only) */
+};
+
+/* ---------------------------------------------------------------- module life */
+
+/* Starts the media workers (ortp_init once). Reads the [media] settings
+ * applied last with sip_media_apply() (or the defaults: 10000-20000, 60 s,
+ * 2 workers). 0 or OCTO_E*. At load. */
+int sip_media_init(void);
+/* Stops the workers and frees every endpoint still allocated (a warning
+ * names how many). At unload, after the calls are gone. */
+void sip_media_fini(void);
+/* Applies [media] settings: the port range and the timeout hold for
+ * endpoints allocated from then on; the number of workers only at the next
+ * load. NULL restores the defaults. [any] */
+void sip_media_apply(const struct sip_media_conf *conf);
+
+/* ---------------------------------------------------------------- endpoints */
+
+/* Binds a free even port (and the next one for RTCP) in the configured
+ * range on `local_ip` ("127.0.0.1", "::1", or the bind address; "0.0.0.0"
+ * and "::" are accepted too); NULL when none is free, the address is not
+ * a numeric IP, or the workers are not running. The ports are tried from
+ * a cursor that moves on, so a port just freed is not reused at once. [any] */
+struct sip_media *sip_media_alloc(const char *local_ip);
+unsigned sip_media_port(const struct sip_media *m);
+
+/* Where to send, from the SDP of the far end ("192.0.2.7" or an IPv6
+ * address; port 1..65535); the negotiated payload type (0..127) and its
+ * codec name ("PCMU"/"PCMA": found in the codec registry, module
+ * codec_g711); the telephone-event payload type (96..127) or -1. May be
+ * called again (re-INVITE): the learning of the far address starts over.
+ * Port 0 or a 0.0.0.0 address (RFC 3264 hold) stops sending until the next
+ * call. Returns 0, OCTO_EINVAL (bad address, port, payload type, or an
+ * unknown codec name) or OCTO_ENOTFOUND (codec_g711 not loaded). [any] */
+int sip_media_set_remote(struct sip_media *m, const char *ip, unsigned port, int pt,
+			 const char *codec, int dtmf_pt);
+
+/*
+ * Relays between two legs packet by packet (start=true) until stopped
+ * (start=false, same pair in any order). Same codec: packets are forwarded
+ * as they are (only the destination follows symmetric RTP). PCMU and PCMA:
+ * each packet's payload is transcoded with the codec module's table
+ * (media.h transcode) and its payload type rewritten, in place. RFC 4733
+ * telephone-events pass through with their payload type mapped; when the
+ * receiving leg has no telephone-event, the digit goes to the sending leg's
+ * digit callback instead. Returns 0; OCTO_EINVAL (a == b, NULL, a leg
+ * without set_remote, or a codec pair that cannot be transcoded);
+ * OCTO_EBUSY (a leg already relays with another). A terminated leg stops
+ * being terminated: a sip_media_read/write on it returns OCTO_EBUSY. Stopping
+ * a pair that does not relay is a no-op (0); both legs then go back to idle
+ * (a later read/write makes a leg terminated again). [any]
+ */
+int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start);
+
+/*
+ * Callbacks, called on a media worker thread with `data`:
+ *  - timeout: once, when no RTP arrived for rtp_timeout seconds while the
+ *    leg had a far address (set_remote with a port) -- counted from then
+ *    or from the last packet; it is armed again by the next set_remote. It
+ *    does not run while sip_media_set_rx_expected(m, false) (hold);
+ *  - digit: each RFC 4733 digit received (once, at the end of the event;
+ *    '0'-'9', '*', '#', 'A'-'D') while not relaying to a leg that takes
+ *    telephone-events. Without a digit callback a terminated leg returns
+ *    the digit from sip_media_read() as an OCTO_FRAME_DTMF frame.
+ * They must not block nor call any sip_media_* function (queue a channel
+ * event, e.g. HANGUP or DIGIT, and return). Either may be NULL. [any]
+ */
+void sip_media_set_callbacks(struct sip_media *m, void (*timeout)(void *),
+			     void (*digit)(void *, char), void *data);
+
+/* Whether the far end sends RTP (its SDP direction is sendrecv or sendonly):
+ * when false (it put Octo on hold with recvonly, or inactive) the RTP
+ * timeout does not run; when it becomes true again the clock starts from
+ * then. Default true. [any] */
+void sip_media_set_rx_expected(struct sip_media *m, bool expected);
+
+/*
+ * Terminated media: reads the next 20 ms frame (160 samples of 16-bit
+ * linear 8 kHz audio, decoded with the negotiated codec) after libortp's
+ * jitter buffer, or a DTMF frame (see the digit callback). Waits up to
+ * timeout_ms (-1: no limit; 0: just look). Packets of another size than
+ * 20 ms are cut or joined into 20 ms frames. Returns 1 with *f filled, 0
+ * when nothing came in time, OCTO_EBUSY while relaying, OCTO_EINVAL before
+ * set_remote. [call thread]
+ */
+int sip_media_read(struct sip_media *m, struct octo_frame *f, int timeout_ms);
+/*
+ * Sends a frame: VOICE frames are encoded with the negotiated codec and
+ * sent by libortp with the timestamp that follows the previous frame (a
+ * gap of more than 100 ms in the writing starts a new talkspurt: marker
+ * bit, timestamp moved on by the time that passed). The sending is paced
+ * to real time: a caller more than 60 ms ahead sleeps until it is not.
+ * DTMF frames are sent as RFC 4733 events (one packet per 20 ms of the
+ * duration, then the end packet three times) and return when sent;
+ * OCTO_EINVAL when the far end took no telephone-event. Returns 0,
+ * OCTO_EBUSY while relaying, OCTO_EINVAL before set_remote or for a bad
+ * frame. While the far address is unknown or on hold the frame is counted
+ * but not sent. [call thread]
+ */
+int sip_media_write(struct sip_media *m, const struct octo_frame *f);
+
+void sip_media_free(struct sip_media *m);
+
+/* ---------------------------------------------------------------- diagnostics */
+
+/* A snapshot for `sip show channels` and tests. [any] */
+struct sip_media_info {
+	unsigned port;
+	char remote[64]; /* "192.0.2.7:4000" where Octo sends, "" when unknown */
+	bool learned;    /* remote comes from received RTP, not from the SDP */
+	char codec[8];   /* "PCMU", "" before set_remote */
+	int pt, dtmf_pt;
+	const char *mode;                            /* "idle", "relay", "terminated" */
+	uint64_t rx_packets, tx_packets, rx_dropped; /* dropped: bad, or foreign source */
+	unsigned worker;
+};
+void sip_media_info(struct sip_media *m, struct sip_media_info *out);
+/* Endpoints allocated now. [any] */
+unsigned sip_media_count(void);
+
+#endif
