@@ -1,0 +1,1 @@
+# mk/playback.mk - build rules for the audio applications (included by Makefile.am).
