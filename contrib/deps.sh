@@ -17,11 +17,13 @@ OCTO_DEPS_RUN=(
 
 # Everything contrib/test.sh uses on top: clang and its runtime for the
 # libFuzzer harnesses (libclang-rt-14-dev is only "recommended" by clang),
-# valgrind, SIPp (sip-tester) for the SIP integration tests, ss (iproute2)
-# to find free ports.
+# valgrind, SIPp (sip-tester) for the SIP integration tests, baresip (the
+# package baresip-core: the baresip program and its modules, without the GUI
+# and video plug-ins) as a real phone in tests/integration/baresip, ss
+# (iproute2) to find free ports.
 OCTO_DEPS_TEST=(
 	"${OCTO_DEPS_RUN[@]}"
-	clang libclang-rt-14-dev valgrind sip-tester iproute2 procps tmux openssl
+	clang libclang-rt-14-dev valgrind sip-tester baresip-core iproute2 procps tmux openssl
 	python3-aiosmtpd # the SMTP server of tests/integration/smtp
 )
 
