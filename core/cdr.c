@@ -54,7 +54,8 @@ int octo_cdr_post(const struct octo_cdr *cdr)
 	return taken;
 }
 
-/* Fills a record from a channel that has just hung up. */
+/* Fills a record from a channel that has just hung up (its step log is
+ * left to the caller: steps stay NULL). */
 void octo_cdr_from_channel(struct octo_channel *chan, struct octo_cdr *cdr)
 {
 	struct octo_chan_info info;
@@ -81,6 +82,16 @@ void octo_cdr_from_channel(struct octo_channel *chan, struct octo_cdr *cdr)
 	octo_strlcpy(cdr->hangup_side,
 		     octo_chan_var_get(chan, "HANGUPSIDE", buf, sizeof(buf)) ? buf : "pbx",
 		     sizeof(cdr->hangup_side));
+	if (octo_chan_var_get(chan, "USER", buf, sizeof(buf)))
+		octo_strlcpy(cdr->user, buf, sizeof(cdr->user));
+	octo_strlcpy(cdr->direction,
+		     octo_chan_var_get(chan, "DIRECTION", buf, sizeof(buf)) &&
+				     !strcmp(buf, "outbound")
+			     ? "outbound"
+			     : "inbound",
+		     sizeof(cdr->direction));
+	cdr->answered_elsewhere = octo_chan_var_get(chan, "ANSWERED_ELSEWHERE", buf, sizeof(buf)) &&
+				  strcmp(buf, "0") && *buf;
 	cdr->cause = info.cause;
 	cdr->start_us = info.created_us;
 	cdr->answer_us = info.answered_us;

@@ -7,8 +7,11 @@
  *    variables, event queue and step log; a condition variable wakes the
  *    owner thread for events and hang-up.
  *  - Live channels are in two containers (by id and by name). Hang-up removes
- *    them and copies their summary and step log into a bounded history ring,
- *    so "call debug ID" works after the call ended.
+ *    them, lends the step log to the CDR backends with the call's record
+ *    (cdr.h), then moves the summary and the log into a bounded history
+ *    ring, so "call debug ID" works after the call ended. Older calls come
+ *    from the "call_debug" service when a module offers it (res_cdr_sqlite
+ *    keeps the logs for cdr.conf debug_days).
  *  - The channel holds a use reference on its technology's module from alloc
  *    until it is destroyed, so the module's code stays while anyone can still
  *    reach the channel.
@@ -40,11 +43,6 @@ struct chan_var {
 	struct chan_var *next;
 };
 
-struct chan_step {
-	uint64_t time_us;
-	char *text;
-};
-
 struct octo_channel {
 	char id[32];
 	char name[80];
@@ -62,7 +60,7 @@ struct octo_channel {
 	struct chan_var *vars;
 	struct octo_chan_event events[CHAN_EVENT_QUEUE];
 	unsigned ev_head, ev_count;
-	struct chan_step *steps;
+	struct octo_cdr_step *steps;
 	size_t step_count, step_cap, steps_dropped;
 	char position[96];
 	uint64_t created_us, answered_us, ended_us;
@@ -77,7 +75,7 @@ struct octo_channel {
 /* An ended call kept for "calls show history" and "call debug". */
 struct chan_history {
 	struct octo_chan_info info;
-	struct chan_step *steps;
+	struct octo_cdr_step *steps;
 	size_t step_count, steps_dropped;
 };
 
@@ -183,10 +181,10 @@ int octo_chan_init(void)
 	return octo_chan_cli_init();
 }
 
-static void chan_free_steps(struct chan_step *steps, size_t count)
+static void chan_free_steps(struct octo_cdr_step *steps, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		free(steps[i].text);
+		free((char *)steps[i].text);
 	free(steps);
 }
 
@@ -299,27 +297,43 @@ struct octo_channel *octo_chan_alloc(const char *tech_name, enum octo_chan_state
 	return chan;
 }
 
-/* Copies the ended channel into the history ring. Called once, at hang-up. */
-static void chan_to_history(struct octo_channel *chan)
+/* Puts an ended call into the history ring, which takes its steps. */
+static void chan_to_history(struct chan_history *ended)
 {
 	struct chan_history *h;
 
 	pthread_mutex_lock(&chan_history_lock);
 	h = &chan_history[chan_history_next];
 	chan_free_steps(h->steps, h->step_count);
-	memset(h, 0, sizeof(*h));
-	octo_chan_info(chan, &h->info);
-	chan_lock(chan);
-	h->steps = chan->steps;
-	h->step_count = chan->step_count;
-	h->steps_dropped = chan->steps_dropped;
-	chan->steps = NULL;
-	chan->step_count = chan->step_cap = 0;
-	chan_unlock(chan);
+	*h = *ended;
 	chan_history_next = (chan_history_next + 1) % CHAN_HISTORY;
 	if (chan_history_count < CHAN_HISTORY)
 		chan_history_count++;
 	pthread_mutex_unlock(&chan_history_lock);
+}
+
+/* Called once, at hang-up: the CDR (lending the backends the step log), then
+ * the history ring keeps the log. */
+static void chan_finish(struct octo_channel *chan)
+{
+	struct chan_history ended;
+	struct octo_cdr cdr;
+
+	memset(&ended, 0, sizeof(ended));
+	octo_chan_info(chan, &ended.info);
+	chan_lock(chan);
+	ended.steps = chan->steps;
+	ended.step_count = chan->step_count;
+	ended.steps_dropped = chan->steps_dropped;
+	chan->steps = NULL;
+	chan->step_count = chan->step_cap = 0;
+	chan_unlock(chan);
+	octo_cdr_from_channel(chan, &cdr);
+	cdr.steps = ended.steps;
+	cdr.step_count = ended.steps ? ended.step_count : 0;
+	cdr.steps_dropped = ended.steps_dropped;
+	octo_cdr_post(&cdr);
+	chan_to_history(&ended);
 }
 
 void octo_chan_hangup(struct octo_channel *chan, int cause)
@@ -346,13 +360,7 @@ void octo_chan_hangup(struct octo_channel *chan, int cause)
 	octo_chan_step(chan, "hangup: %s (%d)", octo_cause_name(chan->cause), chan->cause);
 	octo_container_unlink(chan_by_name, chan);
 	octo_container_unlink(chan_by_id, chan);
-	{
-		struct octo_cdr cdr;
-
-		octo_cdr_from_channel(chan, &cdr);
-		octo_cdr_post(&cdr);
-	}
-	chan_to_history(chan);
+	chan_finish(chan);
 	octo_main_channel_gone();
 }
 
@@ -705,7 +713,7 @@ void octo_chan_vstep(struct octo_channel *chan, const char *fmt, va_list ap)
 	chan_lock(chan);
 	if (chan->step_count == CHAN_MAX_STEPS) {
 		/* Keep the start of the call and the latest steps: drop the second. */
-		free(chan->steps[1].text);
+		free((char *)chan->steps[1].text);
 		memmove(&chan->steps[1], &chan->steps[2],
 			(chan->step_count - 2) * sizeof(chan->steps[0]));
 		chan->step_count--;
@@ -713,7 +721,7 @@ void octo_chan_vstep(struct octo_channel *chan, const char *fmt, va_list ap)
 	}
 	if (chan->step_count == chan->step_cap) {
 		size_t cap = chan->step_cap ? chan->step_cap * 2 : 16;
-		struct chan_step *grown;
+		struct octo_cdr_step *grown;
 
 		if (cap > CHAN_MAX_STEPS)
 			cap = CHAN_MAX_STEPS;
@@ -839,9 +847,69 @@ static int chan_cli_active(struct octo_cli_out *out, int argc, char **argv)
 	return OCTO_CLI_OK;
 }
 
+/* "calls show history" shows at most this many calls, however many asked. */
+#define CHAN_HISTORY_SHOW_MAX 100000u
+
+static void chan_history_row(struct octo_cli_out *out, const struct octo_chan_info *info,
+			     size_t step_count)
+{
+	char started[32], dur[32], steps[16];
+
+	chan_format_time(info->created_us, started, sizeof(started));
+	chan_format_duration(info->created_us, info->ended_us, dur, sizeof(dur));
+	snprintf(steps, sizeof(steps), "%zu", step_count);
+	octo_cli_row(out, info->id, info->name, info->caller, info->dialed, started, dur,
+		     octo_cause_name(info->cause), steps, NULL);
+}
+
+/* A stored record as the summary the CLI prints. */
+static void chan_info_from_cdr(const struct octo_cdr *cdr, struct octo_chan_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	octo_strlcpy(info->id, cdr->uniqueid, sizeof(info->id));
+	octo_strlcpy(info->name, cdr->channel, sizeof(info->name));
+	octo_strlcpy(info->state, octo_chan_state_name(OCTO_CHAN_HUNGUP), sizeof(info->state));
+	octo_strlcpy(info->caller, cdr->caller, sizeof(info->caller));
+	octo_strlcpy(info->called, cdr->called, sizeof(info->called));
+	octo_strlcpy(info->dialed, cdr->dialed, sizeof(info->dialed));
+	octo_strlcpy(info->procedure, cdr->procedure, sizeof(info->procedure));
+	info->created_us = cdr->start_us;
+	info->answered_us = cdr->answer_us;
+	info->ended_us = cdr->end_us;
+	info->cause = cdr->cause;
+}
+
+/* Listing the stored calls after those of the ring. */
+struct chan_stored_list {
+	struct octo_cli_out *out;
+	char (*ids)[32];             /* the ring's ids: shown already */
+	size_t nids;
+	size_t shown, limit;
+};
+
+static int chan_stored_row(const struct octo_cdr *cdr, void *arg)
+{
+	struct chan_stored_list *sl = arg;
+	struct octo_chan_info info;
+
+	if (sl->shown >= sl->limit)
+		return 1;
+	for (size_t k = 0; k < sl->nids; k++)
+		if (!strcmp(sl->ids[k], cdr->uniqueid))
+			return 0;
+	chan_info_from_cdr(cdr, &info);
+	chan_history_row(sl->out, &info, cdr->step_count);
+	sl->shown++;
+	return sl->shown >= sl->limit;
+}
+
 static int chan_cli_history(struct octo_cli_out *out, int argc, char **argv)
 {
+	const struct octo_call_debug_api *store;
+	struct chan_stored_list sl = { .out = out };
 	size_t limit = CHAN_HISTORY;
+	char err[256] = "";
+	int rc;
 
 	if (argc == 5 && !strcasecmp(argv[3], "last")) {
 		char *end;
@@ -849,30 +917,45 @@ static int chan_cli_history(struct octo_cli_out *out, int argc, char **argv)
 
 		if (*end || n <= 0)
 			return OCTO_CLI_USAGE;
-		limit = (size_t)n;
+		limit = (size_t)n < CHAN_HISTORY_SHOW_MAX ? (size_t)n : CHAN_HISTORY_SHOW_MAX;
 	} else if (argc != 3) {
 		return OCTO_CLI_USAGE;
 	}
 	octo_cli_columns(out, "id", "channel", "caller", "dialed", "started", "duration",
 			 "hangup cause", "steps", NULL);
+	sl.ids = calloc(CHAN_HISTORY, sizeof(*sl.ids));
 	pthread_mutex_lock(&chan_history_lock);
 	for (size_t n = 0; n < chan_history_count && n < limit; n++) {
 		/* newest first */
 		size_t i = (chan_history_next + CHAN_HISTORY - 1 - n) % CHAN_HISTORY;
 		struct chan_history *h = &chan_history[i];
-		char started[32], dur[32], steps[16];
 
-		chan_format_time(h->info.created_us, started, sizeof(started));
-		chan_format_duration(h->info.created_us, h->info.ended_us, dur, sizeof(dur));
-		snprintf(steps, sizeof(steps), "%zu", h->step_count);
-		octo_cli_row(out, h->info.id, h->info.name, h->info.caller, h->info.dialed, started,
-			     dur, octo_cause_name(h->info.cause), steps, NULL);
+		chan_history_row(out, &h->info, h->step_count);
+		sl.shown++;
 	}
+	/* Every id of the ring, also those not shown: the store lists them too. */
+	for (size_t n = 0; sl.ids && n < chan_history_count; n++)
+		octo_strlcpy(sl.ids[sl.nids++], chan_history[n].info.id, sizeof(sl.ids[0]));
 	pthread_mutex_unlock(&chan_history_lock);
+
+	/* Older calls, also from before a restart, from the step log store. */
+	store = sl.shown < limit && sl.ids ? octo_service_get(OCTO_CALL_DEBUG_SERVICE, 1,
+							      "calls show history")
+					   : NULL;
+	if (store) {
+		sl.limit = limit;
+		rc = store->list((unsigned)(limit + sl.nids), chan_stored_row, &sl, err,
+				 sizeof(err));
+		octo_service_put(store, "calls show history");
+		if (rc < 0)
+			octo_cli_printf(out, "The stored calls cannot be listed: %s",
+					err[0] ? err : octo_strerror(rc));
+	}
+	free(sl.ids);
 	return OCTO_CLI_OK;
 }
 
-static void chan_print_steps(struct octo_cli_out *out, const struct chan_step *steps,
+static void chan_print_steps(struct octo_cli_out *out, const struct octo_cdr_step *steps,
 			     size_t count, size_t dropped)
 {
 	octo_cli_columns(out, "time", "step", NULL);
@@ -923,16 +1006,31 @@ static void chan_print_var(const char *name, const char *value, void *arg)
 	octo_cli_kv(arg, name, "%s", value);
 }
 
+/* A call found in the step log store (an ended call the ring has forgotten). */
+static void chan_stored_found(const struct octo_cdr *cdr, void *arg)
+{
+	struct octo_cli_out *out = arg;
+	struct octo_chan_info info;
+
+	chan_info_from_cdr(cdr, &info);
+	chan_print_info(out, &info, false);
+	octo_cli_kv(out, "log", "%s", "stored (ended before the calls kept in memory)");
+	chan_print_steps(out, cdr->steps, cdr->step_count, cdr->steps_dropped);
+}
+
 static int chan_cli_debug(struct octo_cli_out *out, int argc, char **argv)
 {
+	const struct octo_call_debug_api *store;
 	struct octo_channel *chan;
+	char err[256] = "";
+	int rc;
 
 	if (argc != 3)
 		return OCTO_CLI_USAGE;
 	chan = octo_chan_find(argv[2]);
 	if (chan) {
 		struct octo_chan_info info;
-		struct chan_step *copy;
+		struct octo_cdr_step *copy;
 		size_t count, dropped;
 
 		octo_chan_info(chan, &info);
@@ -966,6 +1064,19 @@ static int chan_cli_debug(struct octo_cli_out *out, int argc, char **argv)
 		return OCTO_CLI_OK;
 	}
 	pthread_mutex_unlock(&chan_history_lock);
+	/* Ended longer ago, or before a restart: the step log store, if any. */
+	store = octo_service_get(OCTO_CALL_DEBUG_SERVICE, 1, "call debug");
+	if (store) {
+		rc = store->lookup(argv[2], chan_stored_found, out, err, sizeof(err));
+		octo_service_put(store, "call debug");
+		if (rc > 0)
+			return OCTO_CLI_OK;
+		if (rc < 0) {
+			octo_cli_error(out, "No call \"%s\" in memory, and the stored calls cannot "
+				       "be read: %s", argv[2], err[0] ? err : octo_strerror(rc));
+			return OCTO_CLI_FAIL;
+		}
+	}
 	octo_cli_error(out, "No call with id or channel name \"%s\" (see calls show active and "
 		       "calls show history)", argv[2]);
 	return OCTO_CLI_FAIL;

@@ -5,10 +5,17 @@
  * every registered backend (SQLite, PostgreSQL, CSV ... as modules). A
  * backend's post() is called on the thread that hung the channel up: it must
  * only queue the record and return (its own worker does the writing).
+ *
+ * The record also lends the backends the leg's dialplan step log (what
+ * "call debug ID" shows), so that one of them can keep it beyond the core's
+ * in-memory history; a module that does offers the service "call_debug"
+ * below, which the core's "call debug" and "calls show history" ask for
+ * calls it no longer holds.
  */
 #ifndef OCTO_CDR_H
 #define OCTO_CDR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +32,12 @@ enum octo_cdr_disposition {
 };
 /* "ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CANCELLED". */
 const char *octo_cdr_disposition_name(enum octo_cdr_disposition d);
+
+/* One line of a leg's dialplan step log. */
+struct octo_cdr_step {
+	uint64_t time_us;        /* wall clock, microseconds since 1970 */
+	const char *text;        /* never NULL */
+};
 
 /* One record: one leg of a call. Strings are empty, never NULL. */
 struct octo_cdr {
@@ -46,6 +59,24 @@ struct octo_cdr {
 	unsigned duration;       /* seconds from start to end */
 	unsigned billsec;        /* seconds from answer to end */
 	double cost;
+	/* ---- appended; a struct filled by an older core ends above ---- */
+	/* ${USER}: on a leg the PBX placed to a device of a user (Dial), that
+	 * user; on a call that came from a user's device, that user; "". */
+	char user[64];
+	/* "outbound": a leg the PBX placed (${DIRECTION}, set by the core's
+	 * dial code); "inbound": a call that came into the PBX. */
+	char direction[12];
+	/* A placed leg cancelled because another leg of the same dial answered
+	 * (${ANSWERED_ELSEWHERE}). */
+	bool answered_elsewhere;
+	/* The leg's step log, oldest first, LENT to post() only: valid until
+	 * post() returns, so a backend that queues the record must copy what it
+	 * keeps (and must not keep these pointers). NULL and 0 in records read
+	 * back by query(). steps_dropped: lines the core did not keep (a log is
+	 * bounded; the first line and the newest are kept). */
+	const struct octo_cdr_step *steps;
+	size_t step_count;
+	size_t steps_dropped;
 };
 
 /* What a backend reports for "cdr show status". */
@@ -90,5 +121,33 @@ void octo_cdr_backend_unregister(const struct octo_cdr_backend *be);
 /* Hands a record to every backend (the core calls it at hang-up). Returns
  * how many backends took it. */
 int octo_cdr_post(const struct octo_cdr *cdr);
+
+/* ---------------------------------------------------------------- call debug
+ * The service "call_debug" version 1 (registry.h), offered by a module that
+ * stores the step logs lent by post() (res_cdr_sqlite, cdr.conf
+ * debug_days). The core's "call debug ID" asks lookup() when ID is neither
+ * a live call nor in its in-memory history; "calls show history" adds the
+ * calls of list() that its in-memory history no longer holds.
+ *
+ * Both run on the CLI worker that runs the command and may block on I/O.
+ * The records they pass are borrowed for the duration of the callback.
+ */
+#define OCTO_CALL_DEBUG_SERVICE "call_debug"
+
+struct octo_call_debug_api {
+	/* Finds the stored leg whose uniqueid is `id`, or else whose channel
+	 * name is `id` (case-insensitive; the newest such leg), and calls
+	 * found() once with its record, its steps filled. Returns 1 (found), 0
+	 * (not stored, or stored longer ago than kept), or OCTO_E* with `err`
+	 * filled ("cannot open /var/lib/octo/cdr.db: ..."). */
+	int (*lookup)(const char *id, void (*found)(const struct octo_cdr *cdr, void *arg),
+		      void *arg, char *err, size_t errsize);
+	/* Calls row() for the stored legs, newest (the last to end) first, up to
+	 * `last` of them; steps is NULL, step_count and steps_dropped are set.
+	 * row() returns 0 to go on, anything else to stop. Returns how many
+	 * were passed to row(), or OCTO_E* with `err` filled. */
+	int (*list)(unsigned last, int (*row)(const struct octo_cdr *cdr, void *arg), void *arg,
+		    char *err, size_t errsize);
+};
 
 #endif

@@ -56,6 +56,8 @@ struct octo_user {
 	const char *forward_noanswer;
 	bool call_waiting;         /* off: busy while in a call */
 	unsigned call_timeout;     /* seconds a call rings before "no answer" */
+	/* ---- appended ---- */
+	bool missed_call_email;    /* e-mail `email` about each missed call (res_cdr_sqlite) */
 };
 
 struct octo_users_api {

@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "octo/log.h"
@@ -23,6 +25,7 @@ static const struct octo_cfg_opt cdr_general_opts[] = {
 	OCTO_CFG_LIST("backends", struct cdr_general_cfg, backends, "sqlite", 0),
 	OCTO_CFG_STR("cli_backend", struct cdr_general_cfg, cli_backend, "sqlite", 0),
 	OCTO_CFG_UINT("max_queue", struct cdr_general_cfg, max_queue, "100000", 100, 10000000),
+	OCTO_CFG_UINT("debug_days", struct cdr_general_cfg, debug_days, "7", 0, 3650),
 	OCTO_CFG_END
 };
 
@@ -315,6 +318,8 @@ void cdr_sanitize(struct octo_cdr *cdr)
 	CDR_TERMINATE(cdr->trunk);
 	CDR_TERMINATE(cdr->userfield);
 	CDR_TERMINATE(cdr->hangup_side);
+	CDR_TERMINATE(cdr->user);
+	CDR_TERMINATE(cdr->direction);
 	if ((unsigned)cdr->disposition > OCTO_CDR_CANCELLED)
 		cdr->disposition = OCTO_CDR_FAILED;
 	if (!isfinite(cdr->cost))
@@ -334,6 +339,196 @@ int cdr_disposition_parse(const char *text)
 		if (!strcmp(text, octo_cdr_disposition_name((enum octo_cdr_disposition)d)))
 			return d;
 	return -1;
+}
+
+static bool cdr_parse_uint(const char *s, unsigned long max, unsigned long *out);
+
+/* ---------------------------------------------------------------- call history */
+
+static bool cdr_outbound(const struct octo_cdr *c)
+{
+	return !strcmp(c->direction, "outbound");
+}
+
+bool cdr_hist_placed_by(const struct octo_cdr *leg, const char *user)
+{
+	if (!*user || cdr_outbound(leg))
+		return false;
+	return !strcmp(leg->user[0] ? leg->user : leg->caller, user);
+}
+
+bool cdr_hist_rings(const struct octo_cdr *leg, const char *user)
+{
+	if (!*user || !cdr_outbound(leg))
+		return false;
+	return !strcmp(leg->user[0] ? leg->user : leg->called, user);
+}
+
+/* An incoming leg routed to the user's number, not placed by the user. */
+static bool cdr_hist_routed_to(const struct octo_cdr *leg, const char *user)
+{
+	return *user && !cdr_outbound(leg) && !strcmp(leg->called, user) &&
+	       !cdr_hist_placed_by(leg, user);
+}
+
+void cdr_hist_classify(const struct octo_cdr *legs, size_t n, const char *user,
+		       struct cdr_hist_call *h)
+{
+	const struct octo_cdr *first = NULL, *answered = NULL;
+	bool devices = false, rang = false, elsewhere = false, busy = false, gave_up = false;
+
+	memset(h, 0, sizeof(*h));
+	for (size_t i = 0; i < n; i++) {
+		const struct octo_cdr *leg = &legs[i];
+
+		if (legs[i].start_us && (!h->start_us || leg->start_us < h->start_us))
+			h->start_us = leg->start_us;
+		if (!h->out && cdr_hist_placed_by(leg, user))
+			h->out = leg;
+		if (cdr_hist_rings(leg, user))
+			devices = true;
+		if (!cdr_outbound(leg) && leg->disposition == OCTO_CDR_CANCELLED)
+			gave_up = true;
+	}
+	/* The legs that rang the user's devices decide; without any, the legs
+	 * routed to the user's number. */
+	for (size_t i = 0; i < n; i++) {
+		const struct octo_cdr *leg = &legs[i];
+
+		if (devices ? !cdr_hist_rings(leg, user) : !cdr_hist_routed_to(leg, user))
+			continue;
+		if (!first)
+			first = leg;
+		if (leg->disposition == OCTO_CDR_ANSWERED) {
+			if (!answered)
+				answered = leg;
+		} else if (leg->answered_elsewhere) {
+			elsewhere = true;
+		} else if (leg->disposition == OCTO_CDR_NO_ANSWER ||
+			   leg->disposition == OCTO_CDR_CANCELLED) {
+			rang = true;
+		} else if (leg->disposition == OCTO_CDR_BUSY) {
+			busy = true;
+		}
+	}
+	if (!first)
+		return;
+	if (answered) {
+		h->kind = CDR_HIST_IN;
+		h->leg = answered;
+		h->disposition = "ANSWERED";
+		return;
+	}
+	h->kind = CDR_HIST_MISSED;
+	h->leg = first;
+	if (elsewhere) {
+		h->disposition = "ANSWERED ELSEWHERE";
+	} else if (rang) {
+		h->disposition = gave_up ? "CANCELLED" : "NO ANSWER";
+		h->notify = true;
+	} else {
+		h->disposition = busy ? "BUSY" : "FAILED";
+	}
+}
+
+/* ---------------------------------------------------------------- prices */
+
+/* Copies `s` without leading and trailing blanks into buf, cut to size;
+ * false when it had to be cut. */
+static bool cdr_trim_copy(char *buf, size_t size, const char *s)
+{
+	size_t len;
+	bool fits;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	fits = len < size;
+	if (!fits)
+		len = size - 1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	return fits;
+}
+
+/* A plain decimal: digits, optionally a point and more digits; no sign,
+ * exponent, "inf" or "nan". */
+static bool cdr_parse_decimal(const char *text, double max, double *out)
+{
+	char buf[40], *end;
+	bool digits = false, point = false;
+
+	if (!cdr_trim_copy(buf, sizeof(buf), text))
+		return false;
+	for (const char *p = buf; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			digits = true;
+		else if (*p == '.' && !point)
+			point = true;
+		else
+			return false;
+	}
+	if (!digits)
+		return false;
+	errno = 0;
+	*out = strtod(buf, &end);
+	return !errno && !*end && isfinite(*out) && *out <= max;
+}
+
+bool cdr_price_is_header(char *const *fields, int count)
+{
+	char first[16];
+
+	if (count < 1)
+		return false;
+	cdr_trim_copy(first, sizeof(first), fields[0]);
+	return !strcasecmp(first, "prefix");
+}
+
+const char *cdr_price_parse(char *const *f, int count, struct cdr_price *out)
+{
+	char buf[64];
+	unsigned long inc;
+	const char *p;
+
+	memset(out, 0, sizeof(*out));
+	if (count != 5)
+		return "does not have the 5 fields prefix, description, price per minute, "
+		       "connection fee, billing increment";
+	if (!cdr_trim_copy(buf, sizeof(buf), f[0]))
+		buf[0] = '\0';
+	p = buf[0] == '+' ? buf + 1 : buf;
+	if (!*p || strlen(p) > CDR_PRICE_PREFIX_MAX || strspn(p, "0123456789") != strlen(p))
+		return "has a prefix that is not digits (an optional + first, at most 30)";
+	octo_strlcpy(out->prefix, buf, sizeof(out->prefix));
+	cdr_trim_copy(out->description, sizeof(out->description), f[1]);
+	for (char *d = out->description; *d; d++)
+		if ((unsigned char)*d < 0x20 || *d == 0x7f)
+			*d = ' ';
+	if (!cdr_parse_decimal(f[2], CDR_PRICE_MAX, &out->price))
+		return "has a price per minute that is not a number like 0.05";
+	if (!cdr_parse_decimal(f[3], CDR_PRICE_MAX, &out->fee))
+		return "has a connection fee that is not a number like 0.10";
+	if (!cdr_trim_copy(buf, sizeof(buf), f[4]) || !cdr_parse_uint(buf, 3600, &inc) || inc < 1)
+		return "has a billing increment that is not a number of seconds from 1 to 3600";
+	out->increment = (unsigned)inc;
+	return NULL;
+}
+
+double cdr_price_cost(const struct cdr_price *p, unsigned billsec, bool answered)
+{
+	uint64_t units, secs;
+	double cost;
+
+	if (!answered || !p->increment)
+		return 0;
+	units = ((uint64_t)billsec + p->increment - 1) / p->increment;
+	secs = units * p->increment;
+	cost = p->fee + p->price * (double)secs / 60.0;
+	/* Whole millionths: no binary noise like 0.17000000000000001. */
+	return round(cost * 1e6) / 1e6;
 }
 
 /* ---------------------------------------------------------------- CSV */
@@ -562,6 +757,7 @@ const char *cdr_csv_parse(char *const *f, int count, struct octo_cdr *out)
 #define SPOOL_STOP_PAUSE_MS 100u
 #define SPOOL_WARN_FIRST 1000u
 
+/* A queued record; a copy of its step log follows in the same allocation. */
 struct spool_node {
 	struct spool_node *next;
 	uint64_t posted_ms;
@@ -579,6 +775,7 @@ struct cdr_spool {
 	bool accepting;           /* post() takes records */
 	bool stop;
 	bool reopen;
+	atomic_bool keep_steps;   /* post() copies the step logs */
 	/* settings */
 	char *path;
 	unsigned batch, interval_ms, max_queue;
@@ -625,6 +822,7 @@ struct cdr_spool *cdr_spool_alloc(const struct cdr_spool_ops *ops, void *ctx)
 		return NULL;
 	sp->ops = ops;
 	sp->ctx = ctx;
+	atomic_init(&sp->keep_steps, false);
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -776,7 +974,7 @@ static void *spool_thread(void *arg)
 	char err[160];
 	bool opened = false;
 	unsigned backoff = 0, stop_failures = 0;
-	uint64_t retry_at = 0;
+	uint64_t retry_at = 0, next_tick = 0;
 
 	octo_thread_register(sp->ops->thread_name);
 	pthread_mutex_lock(&sp->lock);
@@ -826,8 +1024,18 @@ static void *spool_thread(void *arg)
 			octo_strlcpy(sp->state, "open", sizeof(sp->state));
 			continue;
 		}
+		if (sp->ops->tick && now >= next_tick) {
+			next_tick = now + (sp->ops->tick_ms ? sp->ops->tick_ms : 1000u);
+			pthread_mutex_unlock(&sp->lock);
+			sp->ops->tick(sp->ctx);
+			pthread_mutex_lock(&sp->lock);
+			continue;
+		}
 		if (!sp->head) {
-			pthread_cond_wait(&sp->wake, &sp->lock);
+			if (sp->ops->tick)
+				spool_wait_until(sp, next_tick);
+			else
+				pthread_cond_wait(&sp->wake, &sp->lock);
 			continue;
 		}
 		if (!sp->stop && sp->queued < sp->batch &&
@@ -916,17 +1124,62 @@ bool cdr_spool_running(struct cdr_spool *sp)
 	return running;
 }
 
+void cdr_spool_keep_steps(struct cdr_spool *sp, bool keep)
+{
+	atomic_store(&sp->keep_steps, keep);
+}
+
+/* A copy of the record, with a copy of its step log when `keep`; NULL when
+ * out of memory. The record's pointers are never kept. */
+static struct spool_node *spool_node_new(const struct octo_cdr *cdr, bool keep)
+{
+	size_t count = keep && cdr->steps ? cdr->step_count : 0, size = sizeof(struct spool_node);
+	struct octo_cdr_step *steps;
+	struct spool_node *node;
+	char *text;
+
+	if (count > CDR_SPOOL_STEPS_MAX)
+		count = CDR_SPOOL_STEPS_MAX;
+	size += count * sizeof(struct octo_cdr_step);
+	for (size_t i = 0; i < count; i++)
+		size += strnlen(cdr->steps[i].text ? cdr->steps[i].text : "",
+				CDR_SPOOL_STEP_TEXT_MAX - 1) + 1;
+	node = malloc(size);
+	if (!node)
+		return NULL;
+	node->next = NULL;
+	node->posted_ms = spool_mono_ms();
+	node->cdr = *cdr;
+	cdr_sanitize(&node->cdr);
+	node->cdr.steps = NULL;
+	node->cdr.step_count = 0;
+	if (!count)
+		return node;
+	/* The steps follow the node (both 8-byte aligned), then their texts. */
+	steps = (struct octo_cdr_step *)(node + 1);
+	text = (char *)(steps + count);
+	for (size_t i = 0; i < count; i++) {
+		const char *src = cdr->steps[i].text ? cdr->steps[i].text : "";
+		size_t len = strnlen(src, CDR_SPOOL_STEP_TEXT_MAX - 1);
+
+		memcpy(text, src, len);
+		text[len] = '\0';
+		steps[i].time_us = cdr->steps[i].time_us;
+		steps[i].text = text;
+		text += len + 1;
+	}
+	node->cdr.steps = steps;
+	node->cdr.step_count = count;
+	if (cdr->step_count > count)
+		node->cdr.steps_dropped += cdr->step_count - count;
+	return node;
+}
+
 int cdr_spool_post(struct cdr_spool *sp, const struct octo_cdr *cdr)
 {
-	struct spool_node *node = malloc(sizeof(*node));
+	struct spool_node *node = spool_node_new(cdr, atomic_load(&sp->keep_steps));
 	bool wake;
 
-	if (node) {
-		node->next = NULL;
-		node->posted_ms = spool_mono_ms();
-		node->cdr = *cdr;
-		cdr_sanitize(&node->cdr);
-	}
 	pthread_mutex_lock(&sp->lock);
 	if (!sp->accepting) {
 		pthread_mutex_unlock(&sp->lock);

@@ -17,7 +17,9 @@
  * warning. Stopping the spool refuses new records, writes what waits (a few
  * attempts when the target fails, then the rest is dropped and logged) and
  * joins the thread. What a kill -9 loses is what was in the queue: at most
- * `interval` ms of records while the target works.
+ * `interval` ms of records while the target works. A spool may also carry
+ * each record's step log (cdr_spool_keep_steps) and run housekeeping on
+ * its writer thread (ops tick).
  */
 #ifndef OCTO_CDR_COMMON_H
 #define OCTO_CDR_COMMON_H
@@ -37,6 +39,7 @@ struct cdr_general_cfg {
 	struct octo_cfg_list backends;  /* the enabled backends, "sqlite, csv" */
 	char *cli_backend;              /* what "cdr show" and "cdr export" read */
 	unsigned max_queue;             /* per backend, records waiting in memory */
+	unsigned debug_days;            /* days the step logs are kept (sqlite); 0: none */
 };
 
 struct cdr_sqlite_cfg {
@@ -94,6 +97,71 @@ bool cdr_filter_match(const struct octo_cdr_filter *f, const struct octo_cdr *cd
 /* "ANSWERED" ... back to the enum; -1 when unknown. */
 int cdr_disposition_parse(const char *text);
 
+/* ---------------------------------------------------------------- call history
+ * How one call -- the legs sharing a linkedid -- went for one user (an
+ * extension). This is the one place that decides it, for `user history`
+ * and for the missed-call e-mail:
+ *  - The user PLACED the call (out) when an incoming leg (not placed by the
+ *    PBX) has the user as ${USER}, or has no ${USER} and the user's number
+ *    as its caller number.
+ *  - The user was RUNG by the legs the PBX placed to the user's devices
+ *    (direction outbound, ${USER} the user; without ${USER}, the called
+ *    number); when the call has none, by the incoming legs routed to the
+ *    user's number (called number) that the user did not place.
+ *  - Rung: "in" when one of those legs was answered (another device of
+ *    the same user answering counts); otherwise "missed", with the
+ *    disposition ANSWERED ELSEWHERE (another user took the call: a ring
+ *    group), else CANCELLED (a leg rang and the caller gave up: an
+ *    incoming leg of the call is CANCELLED) or NO ANSWER (it rang and
+ *    nobody answered), else BUSY or FAILED.
+ *  - A missed call is worth an e-mail (notify) only when it rang and the
+ *    caller gave up or nobody answered: CANCELLED or NO ANSWER.
+ */
+enum cdr_hist_kind { CDR_HIST_NONE = 0, CDR_HIST_IN, CDR_HIST_MISSED };
+
+struct cdr_hist_call {
+	const struct octo_cdr *out;     /* the leg the user placed; NULL: not placed by the user */
+	enum cdr_hist_kind kind;        /* whether the user was rung, and how it ended */
+	const struct octo_cdr *leg;     /* rung: the answered leg, else the first leg that rang */
+	const char *disposition;        /* rung: see above; NULL otherwise */
+	bool notify;                    /* a missed call to tell the user about */
+	uint64_t start_us;              /* when the call's first leg started */
+};
+
+/* Classifies the `n` legs of one call (any order) for `user`; the pointers
+ * in `h` point into `legs`. */
+void cdr_hist_classify(const struct octo_cdr *legs, size_t n, const char *user,
+		       struct cdr_hist_call *h);
+/* True when `leg` is an incoming leg placed by `user` (see above). */
+bool cdr_hist_placed_by(const struct octo_cdr *leg, const char *user);
+/* True when `leg` is a leg the PBX placed to a device of `user`. */
+bool cdr_hist_rings(const struct octo_cdr *leg, const char *user);
+
+/* ---------------------------------------------------------------- prices
+ * A pricelist line (CSV: prefix, description, price per minute, connection
+ * fee, billing increment in seconds). The longest prefix that begins the
+ * called number wins; a prefix with '+' is compared with the number in
+ * E.164 form, one without with the number as routed. */
+#define CDR_PRICE_PREFIX_MAX 30
+#define CDR_PRICE_DESC_MAX 127
+#define CDR_PRICE_MAX 1000000.0
+
+struct cdr_price {
+	char prefix[CDR_PRICE_PREFIX_MAX + 2];
+	char description[CDR_PRICE_DESC_MAX + 1];
+	double price;                   /* per minute */
+	double fee;                     /* per answered call */
+	unsigned increment;             /* seconds, 1..3600 */
+};
+
+/* True when the record is the header line ("prefix,description,..."). */
+bool cdr_price_is_header(char *const *fields, int count);
+/* Parses one CSV record into `out`. NULL, or an error phrase. */
+const char *cdr_price_parse(char *const *fields, int count, struct cdr_price *out);
+/* The cost of a call: 0 when not answered, else the connection fee plus
+ * the price of billsec rounded up to whole increments (in millionths). */
+double cdr_price_cost(const struct cdr_price *p, unsigned billsec, bool answered);
+
 /* ---------------------------------------------------------------- CSV
  * RFC 4180: fields separated by commas, records ended by CRLF, a field with
  * a comma, a quote, CR or LF is quoted and its quotes doubled. Times are
@@ -133,6 +201,11 @@ struct cdr_spool_ops {
 		     size_t errsize);
 	/* Closes the target; also called after a failed write. */
 	void (*close)(void *ctx);
+	/* Optional: housekeeping (purging old rows) on the writer thread,
+	 * between batches, with the target open: once it is first open, then
+	 * every `tick_ms`. */
+	void (*tick)(void *ctx);
+	unsigned tick_ms;
 };
 
 struct cdr_spool;
@@ -150,8 +223,15 @@ int cdr_spool_start(struct cdr_spool *sp);
 void cdr_spool_stop(struct cdr_spool *sp);
 bool cdr_spool_running(struct cdr_spool *sp);
 /* Queues a copy; 0, OCTO_EBUSY (not running) or OCTO_ENOMEM (queue full or
- * no memory: the record is counted as dropped). Never blocks on I/O. */
+ * no memory: the record is counted as dropped). Never blocks on I/O. The
+ * step log the record lends (cdr.h) is copied with it when the spool keeps
+ * steps (at most CDR_SPOOL_STEPS_MAX lines of CDR_SPOOL_STEP_TEXT_MAX
+ * bytes); otherwise the copy has steps NULL and step_count 0. */
 int cdr_spool_post(struct cdr_spool *sp, const struct octo_cdr *cdr);
+#define CDR_SPOOL_STEPS_MAX 2000
+#define CDR_SPOOL_STEP_TEXT_MAX 4096
+/* Whether post() copies the step logs (off when allocated). */
+void cdr_spool_keep_steps(struct cdr_spool *sp, bool keep);
 void cdr_spool_status(struct cdr_spool *sp, struct octo_cdr_backend_status *st);
 /* The current target path (a new string). */
 char *cdr_spool_path(struct cdr_spool *sp);

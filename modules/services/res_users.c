@@ -75,6 +75,7 @@ struct users_cfg {
 	bool call_waiting;
 	unsigned call_timeout;
 	bool weak_password_ok;
+	bool missed_call_email;
 };
 
 /* One user: the public part first, so a struct octo_user pointer is the
@@ -280,6 +281,7 @@ static const struct octo_cfg_opt users_opts[] = {
 	OCTO_CFG_BOOL("call_waiting", struct users_cfg, call_waiting, "yes"),
 	OCTO_CFG_DURATION("call_timeout", struct users_cfg, call_timeout, "30", 5, 3600),
 	OCTO_CFG_BOOL("weak_password_ok", struct users_cfg, weak_password_ok, "no"),
+	OCTO_CFG_BOOL("missed_call_email", struct users_cfg, missed_call_email, "no"),
 	OCTO_CFG_END
 };
 
@@ -360,6 +362,7 @@ static struct users_user *users_user_new(const char *ext, const struct users_cfg
 	p->forward_noanswer = users_put(&a, c->forward_noanswer);
 	p->call_waiting = c->call_waiting;
 	p->call_timeout = c->call_timeout;
+	p->missed_call_email = c->missed_call_email;
 	u->file = users_put(&a, sec->file);
 	u->line = sec->line;
 	u->weak_password = weak;
@@ -521,6 +524,15 @@ static void users_add_section(struct users_set *set, const struct octo_cfg_secti
 				octo_diags_add(diags, OCTO_DIAG_WARNING, v->file, v->line,
 					       "[%s] %s: user %s forwards to itself", sec->name,
 					       fk[i], sec->name);
+		}
+		if (cfg.missed_call_email && (!cfg.email || !cfg.email[0])) {
+			const struct octo_cfg_var *v = octo_cfg_var_find(sec, "missed_call_email");
+
+			octo_diags_add(diags, OCTO_DIAG_WARNING, v ? v->file : sec->file,
+				       v ? v->line : sec->line,
+				       "[%s] missed_call_email: user %s has no email: no "
+				       "missed-call e-mail can be sent",
+				       sec->name, sec->name);
 		}
 		if (running && cfg.procedure && !octo_dialplan_has_procedure(cfg.procedure)) {
 			const struct octo_cfg_var *v = octo_cfg_var_find(sec, "procedure");
@@ -853,6 +865,7 @@ static void users_show_one(struct octo_cli_out *out, const struct users_user *uu
 		    u->forward_noanswer[0] ? u->forward_noanswer : "off");
 	octo_cli_kv(out, "call waiting", "%s", u->call_waiting ? "yes" : "no");
 	octo_cli_kv(out, "call timeout", "%us", u->call_timeout);
+	octo_cli_kv(out, "missed call email", "%s", u->missed_call_email ? "yes" : "no");
 	octo_cli_kv(out, "defined at", "%s:%d", uu->file, uu->line);
 
 	/* Devices: what each channel technology can reach for this user now. */

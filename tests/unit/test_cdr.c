@@ -1,7 +1,8 @@
 /*
  * test_cdr.c - unit tests of the code the CDR backends share
  * (modules/services/cdr_common.c): cdr.conf, times, CSV lines and the
- * reader, filters, and the spool with a fake backend that can fail.
+ * reader, filters, the spool with a fake backend that can fail (and the step
+ * logs it carries, its ticks), the call history rules and pricelists.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -100,6 +101,7 @@ OCTO_TEST(conf_defaults_without_a_file)
 	OCTO_CHECK_STR_EQ(conf.general.backends.items[0], "sqlite");
 	OCTO_CHECK_STR_EQ(conf.general.cli_backend, "sqlite");
 	OCTO_CHECK_INT_EQ(conf.general.max_queue, 100000);
+	OCTO_CHECK_INT_EQ(conf.general.debug_days, 7);
 	OCTO_CHECK_STR_EQ(conf.sqlite.file, "cdr.db");
 	OCTO_CHECK_INT_EQ(conf.sqlite.batch, 100);
 	OCTO_CHECK_INT_EQ(conf.sqlite.flush_interval, 200);
@@ -115,6 +117,7 @@ OCTO_TEST(conf_values)
 	char msgs[1024];
 
 	OCTO_CHECK_INT_EQ(test_load("[general]\nbackends = sqlite, csv\ncli_backend = csv\n"
+				    "debug_days = 0\n"
 				    "[sqlite]\nfile = /var/cdr/calls.db\nbatch = 500\n"
 				    "flush_interval = 1s\n[csv]\nfile = calls.csv\n"
 				    "flush_interval = 50ms\n",
@@ -124,6 +127,7 @@ OCTO_TEST(conf_values)
 	OCTO_CHECK_INT_EQ(conf.general.backends.count, 2);
 	OCTO_CHECK(cdr_conf_enabled(&conf, "csv"));
 	OCTO_CHECK_STR_EQ(conf.general.cli_backend, "csv");
+	OCTO_CHECK_INT_EQ(conf.general.debug_days, 0);
 	OCTO_CHECK_STR_EQ(conf.sqlite.file, "/var/cdr/calls.db");
 	OCTO_CHECK_INT_EQ(conf.sqlite.batch, 500);
 	OCTO_CHECK_INT_EQ(conf.sqlite.flush_interval, 1000);
@@ -159,6 +163,12 @@ OCTO_TEST(conf_errors_have_file_and_line)
 			  OCTO_ECONFIG);
 	OCTO_CHECK_STR_EQ(msgs, "cdr.conf:2: [csv] file: a file name is needed");
 	OCTO_CHECK(conf.general.cli_backend == NULL); /* freed on error */
+
+	OCTO_CHECK_INT_EQ(test_load("[general]\n\ndebug_days = 3651\n", CDR_CONF_ALL, &conf, msgs,
+				    sizeof(msgs)),
+			  OCTO_ECONFIG);
+	OCTO_CHECK_CONTAINS(msgs, "cdr.conf:3: [general] debug_days: \"3651\" ");
+	OCTO_CHECK_CONTAINS(msgs, "0..3650");
 }
 
 OCTO_TEST(conf_warnings)
@@ -740,6 +750,379 @@ OCTO_TEST(spool_concurrent_posts)
 	OCTO_CHECK_INT_EQ(st.written, 8000);
 	OCTO_CHECK_INT_EQ(fake.written, 8000);
 	cdr_spool_free(sp);
+}
+
+/* ---------------------------------------------------------------- step logs in the spool */
+
+/* Records what the writer saw of the step logs, and the ticks. */
+struct steps_seen {
+	pthread_mutex_t lock;
+	size_t records, with_steps, steps;
+	char first[64], last[64];
+	size_t dropped;
+	int ticks;
+	bool pointer_kept;          /* a record still pointed at the poster's array */
+	const struct octo_cdr_step *posted;
+};
+
+static struct steps_seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int seen_open(void *ctx, const char *path, char *err, size_t errsize)
+{
+	return 0;
+}
+
+static int seen_write(void *ctx, const struct octo_cdr *const *recs, size_t n, char *err,
+		      size_t errsize)
+{
+	pthread_mutex_lock(&seen.lock);
+	for (size_t i = 0; i < n; i++) {
+		const struct octo_cdr *c = recs[i];
+
+		seen.records++;
+		if (!c->steps) {
+			if (c->step_count)
+				seen.pointer_kept = true;   /* count without steps: wrong */
+			continue;
+		}
+		if (c->steps == seen.posted)
+			seen.pointer_kept = true;
+		seen.with_steps++;
+		seen.steps += c->step_count;
+		seen.dropped = c->steps_dropped;
+		snprintf(seen.first, sizeof(seen.first), "%s", c->steps[0].text);
+		snprintf(seen.last, sizeof(seen.last), "%s", c->steps[c->step_count - 1].text);
+	}
+	pthread_mutex_unlock(&seen.lock);
+	return 0;
+}
+
+static void seen_close(void *ctx)
+{
+}
+
+static void seen_tick(void *ctx)
+{
+	pthread_mutex_lock(&seen.lock);
+	seen.ticks++;
+	pthread_mutex_unlock(&seen.lock);
+}
+
+static const struct cdr_spool_ops seen_ops = {
+	.thread_name = "test steps",
+	.open = seen_open,
+	.write = seen_write,
+	.close = seen_close,
+	.tick = seen_tick,
+	.tick_ms = 50,
+};
+
+OCTO_TEST(spool_copies_the_lent_step_log)
+{
+	struct cdr_spool *sp = cdr_spool_alloc(&seen_ops, NULL);
+	struct octo_cdr_step steps[3];
+	char texts[3][32];
+	struct octo_cdr c;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(texts[i], sizeof(texts[i]), "step %d", i);
+		steps[i].time_us = 1000u + (unsigned)i;
+		steps[i].text = texts[i];
+	}
+	seen.posted = steps;
+	cdr_spool_configure(sp, "x", 100, 0, 1000);
+	cdr_spool_start(sp);
+	test_record(&c, 0);
+	c.steps = steps;
+	c.step_count = 3;
+	c.steps_dropped = 7;
+	/* Not kept: the copy carries no pointer of the caller. */
+	OCTO_CHECK_INT_EQ(cdr_spool_post(sp, &c), 0);
+	cdr_spool_keep_steps(sp, true);
+	OCTO_CHECK_INT_EQ(cdr_spool_post(sp, &c), 0);
+	/* The caller's log is gone once post() returned. */
+	memset(texts, 'x', sizeof(texts));
+	memset(steps, 0, sizeof(steps));
+	c.step_count = 0;
+	OCTO_CHECK(cdr_spool_wait_empty(sp, 5000));
+	cdr_spool_free(sp);
+	OCTO_CHECK_INT_EQ(seen.records, 2);
+	OCTO_CHECK_INT_EQ(seen.with_steps, 1);
+	OCTO_CHECK_INT_EQ(seen.steps, 3);
+	OCTO_CHECK_INT_EQ(seen.dropped, 7);
+	OCTO_CHECK_STR_EQ(seen.first, "step 0");
+	OCTO_CHECK_STR_EQ(seen.last, "step 2");
+	OCTO_CHECK(!seen.pointer_kept);
+	OCTO_CHECK(seen.ticks >= 1);
+}
+
+OCTO_TEST(spool_bounds_a_huge_step_log)
+{
+	struct cdr_spool *sp = cdr_spool_alloc(&seen_ops, NULL);
+	size_t n = CDR_SPOOL_STEPS_MAX + 5;
+	struct octo_cdr_step *steps = calloc(n, sizeof(*steps));
+	char *long_text = malloc(CDR_SPOOL_STEP_TEXT_MAX * 2);
+	struct octo_cdr c;
+
+	memset(long_text, 'a', CDR_SPOOL_STEP_TEXT_MAX * 2 - 1);
+	long_text[CDR_SPOOL_STEP_TEXT_MAX * 2 - 1] = '\0';
+	for (size_t i = 0; i < n; i++)
+		steps[i].text = i == 0 ? long_text : (i == 1 ? NULL : "x");
+	pthread_mutex_lock(&seen.lock);
+	seen.records = seen.with_steps = seen.steps = 0;
+	seen.first[0] = '\0';
+	pthread_mutex_unlock(&seen.lock);
+	cdr_spool_configure(sp, "x", 100, 0, 1000);
+	cdr_spool_keep_steps(sp, true);
+	cdr_spool_start(sp);
+	test_record(&c, 0);
+	c.steps = steps;
+	c.step_count = n;
+	OCTO_CHECK_INT_EQ(cdr_spool_post(sp, &c), 0);
+	OCTO_CHECK(cdr_spool_wait_empty(sp, 5000));
+	cdr_spool_free(sp);
+	OCTO_CHECK_INT_EQ(seen.steps, CDR_SPOOL_STEPS_MAX);
+	OCTO_CHECK_INT_EQ(seen.dropped, 5);
+	OCTO_CHECK_INT_EQ(strlen(seen.first), 63); /* cut by the test's buffer, not empty */
+	free(steps);
+	free(long_text);
+}
+
+OCTO_TEST(spool_ticks_while_idle)
+{
+	struct cdr_spool *sp = cdr_spool_alloc(&seen_ops, NULL);
+	int ticks = 0;
+
+	pthread_mutex_lock(&seen.lock);
+	seen.ticks = 0;
+	pthread_mutex_unlock(&seen.lock);
+	cdr_spool_configure(sp, "x", 100, 0, 1000);
+	cdr_spool_start(sp);
+	/* At open, then every 50 ms with nothing to write. */
+	for (int i = 0; i < 500 && ticks < 3; i++) {
+		usleep(10000);
+		pthread_mutex_lock(&seen.lock);
+		ticks = seen.ticks;
+		pthread_mutex_unlock(&seen.lock);
+	}
+	cdr_spool_free(sp);
+	OCTO_CHECK(ticks >= 3);
+}
+
+/* ---------------------------------------------------------------- call history */
+
+/* A leg of call "1.1": direction, user, caller, called, disposition. */
+static struct octo_cdr hist_leg(const char *dir, const char *user, const char *caller,
+				const char *called, enum octo_cdr_disposition d, bool elsewhere)
+{
+	static unsigned seq;
+	struct octo_cdr c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.uniqueid, sizeof(c.uniqueid), "1.%u", ++seq);
+	snprintf(c.linkedid, sizeof(c.linkedid), "1.1");
+	snprintf(c.direction, sizeof(c.direction), "%s", dir);
+	snprintf(c.user, sizeof(c.user), "%s", user);
+	snprintf(c.caller, sizeof(c.caller), "%s", caller);
+	snprintf(c.caller_name, sizeof(c.caller_name), "Name %s", caller);
+	snprintf(c.called, sizeof(c.called), "%s", called);
+	snprintf(c.dialed, sizeof(c.dialed), "%s", called);
+	c.disposition = d;
+	c.answered_elsewhere = elsewhere;
+	c.start_us = 1000000u * seq;
+	c.end_us = c.start_us + 5000000u;
+	return c;
+}
+
+OCTO_TEST(history_answered_by_a_device)
+{
+	struct octo_cdr legs[3] = {
+		hist_leg("inbound", "", "100", "200", OCTO_CDR_ANSWERED, false),
+		hist_leg("outbound", "200", "100", "200", OCTO_CDR_NO_ANSWER, true),
+		hist_leg("outbound", "200", "100", "200", OCTO_CDR_ANSWERED, false),
+	};
+	struct cdr_hist_call h;
+
+	cdr_hist_classify(legs, 3, "200", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_IN);
+	OCTO_CHECK(h.leg == &legs[2]);
+	OCTO_CHECK_STR_EQ(h.disposition, "ANSWERED");
+	OCTO_CHECK(!h.notify);
+	OCTO_CHECK(h.out == NULL);
+	OCTO_CHECK_INT_EQ(h.start_us, legs[0].start_us);
+	/* The caller's side of the same call. */
+	cdr_hist_classify(legs, 3, "100", &h);
+	OCTO_CHECK(h.out == &legs[0]);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_NONE);
+	OCTO_CHECK(h.disposition == NULL);
+	/* Someone not in the call. */
+	cdr_hist_classify(legs, 3, "300", &h);
+	OCTO_CHECK(h.out == NULL);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_NONE);
+	cdr_hist_classify(legs, 3, "", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_NONE);
+}
+
+OCTO_TEST(history_missed_calls)
+{
+	struct octo_cdr noans[2] = {
+		hist_leg("inbound", "", "100", "201", OCTO_CDR_NO_ANSWER, false),
+		hist_leg("outbound", "201", "100", "201", OCTO_CDR_NO_ANSWER, false),
+	};
+	struct octo_cdr gaveup[2] = {
+		hist_leg("inbound", "", "100", "202", OCTO_CDR_CANCELLED, false),
+		hist_leg("outbound", "202", "100", "202", OCTO_CDR_NO_ANSWER, false),
+	};
+	struct octo_cdr busy[2] = {
+		hist_leg("inbound", "", "100", "204", OCTO_CDR_NO_ANSWER, false),
+		hist_leg("outbound", "204", "100", "204", OCTO_CDR_BUSY, false),
+	};
+	struct octo_cdr group[3] = {
+		hist_leg("inbound", "", "100", "9000", OCTO_CDR_ANSWERED, false),
+		hist_leg("outbound", "205", "100", "205", OCTO_CDR_NO_ANSWER, true),
+		hist_leg("outbound", "206", "100", "206", OCTO_CDR_ANSWERED, false),
+	};
+	struct cdr_hist_call h;
+
+	cdr_hist_classify(noans, 2, "201", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_MISSED);
+	OCTO_CHECK_STR_EQ(h.disposition, "NO ANSWER");
+	OCTO_CHECK(h.notify);
+	OCTO_CHECK(h.leg == &noans[1]);
+	cdr_hist_classify(gaveup, 2, "202", &h);
+	OCTO_CHECK_STR_EQ(h.disposition, "CANCELLED");
+	OCTO_CHECK(h.notify);
+	cdr_hist_classify(busy, 2, "204", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_MISSED);
+	OCTO_CHECK_STR_EQ(h.disposition, "BUSY");
+	OCTO_CHECK(!h.notify);
+	cdr_hist_classify(group, 3, "205", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_MISSED);
+	OCTO_CHECK_STR_EQ(h.disposition, "ANSWERED ELSEWHERE");
+	OCTO_CHECK(!h.notify);
+	cdr_hist_classify(group, 3, "206", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_IN);
+	OCTO_CHECK(h.leg == &group[2]);
+	/* 9000 is not a user's device: the incoming leg routed to it decides. */
+	cdr_hist_classify(group, 3, "9000", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_IN);
+	OCTO_CHECK(h.leg == &group[0]);
+}
+
+OCTO_TEST(history_without_device_legs)
+{
+	/* A user with no device reachable: the incoming leg routed to the
+	 * number decides; a user with ${USER} placed it. */
+	struct octo_cdr legs[1] = {
+		hist_leg("inbound", "101", "0612345678", "207", OCTO_CDR_CANCELLED, false),
+	};
+	struct octo_cdr self[1] = {
+		hist_leg("inbound", "", "207", "207", OCTO_CDR_ANSWERED, false),
+	};
+	struct octo_cdr old[1] = {
+		/* a record of schema 1: no direction, no user */
+		hist_leg("", "", "100", "300", OCTO_CDR_NO_ANSWER, false),
+	};
+	struct cdr_hist_call h;
+
+	cdr_hist_classify(legs, 1, "207", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_MISSED);
+	OCTO_CHECK_STR_EQ(h.disposition, "CANCELLED");
+	OCTO_CHECK(h.notify);
+	cdr_hist_classify(legs, 1, "101", &h);
+	OCTO_CHECK(h.out == &legs[0]);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_NONE);
+	cdr_hist_classify(legs, 1, "0612345678", &h);
+	OCTO_CHECK(h.out == NULL); /* ${USER} says who placed it */
+	/* Calling oneself (voicemail ...) is out, not missed. */
+	cdr_hist_classify(self, 1, "207", &h);
+	OCTO_CHECK(h.out == &self[0]);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_NONE);
+	cdr_hist_classify(old, 1, "100", &h);
+	OCTO_CHECK(h.out == &old[0]);
+	cdr_hist_classify(old, 1, "300", &h);
+	OCTO_CHECK_INT_EQ(h.kind, CDR_HIST_MISSED);
+	OCTO_CHECK_STR_EQ(h.disposition, "NO ANSWER");
+	OCTO_CHECK(cdr_hist_rings(&legs[0], "207") == false);
+	OCTO_CHECK(cdr_hist_placed_by(&legs[0], "101"));
+}
+
+/* ---------------------------------------------------------------- prices */
+
+/* Parses one CSV line (a string) as a pricelist record. */
+static const char *price_line(const char *line, struct cdr_price *p)
+{
+	struct cdr_csv_reader r;
+	const char *why;
+	int n;
+
+	r.fp = fmemopen((void *)line, strlen(line), "r");
+	n = cdr_csv_read(&r);
+	why = n > 0 ? cdr_price_parse(r.fields, n, p) : "unreadable";
+	fclose(r.fp);
+	return why;
+}
+
+OCTO_TEST(price_lines)
+{
+	struct cdr_price p;
+
+	OCTO_CHECK(price_line(" +3906 ,\"Rome, fixed\",0.10, 0.02 ,30\n", &p) == NULL);
+	OCTO_CHECK_STR_EQ(p.prefix, "+3906");
+	OCTO_CHECK_STR_EQ(p.description, "Rome, fixed");
+	OCTO_CHECK(p.price == 0.10 && p.fee == 0.02);
+	OCTO_CHECK_INT_EQ(p.increment, 30);
+	OCTO_CHECK(price_line("06,Rome,.5,0,1\n", &p) == NULL);
+	OCTO_CHECK(p.price == 0.5);
+	OCTO_CHECK_STR_EQ(price_line("06,Rome,0.1,0\n", &p),
+			  "does not have the 5 fields prefix, description, price per minute, "
+			  "connection fee, billing increment");
+	OCTO_CHECK_STR_EQ(price_line("06a,Rome,0.1,0,60\n", &p),
+			  "has a prefix that is not digits (an optional + first, at most 30)");
+	OCTO_CHECK_STR_EQ(price_line("+,x,0.1,0,60\n", &p),
+			  "has a prefix that is not digits (an optional + first, at most 30)");
+	OCTO_CHECK_STR_EQ(price_line("0123456789012345678901234567890,x,0.1,0,60\n", &p),
+			  "has a prefix that is not digits (an optional + first, at most 30)");
+	OCTO_CHECK(price_line("012345678901234567890123456789,x,0.1,0,60\n", &p) == NULL);
+	static const char *const bad_prices[] = { "-1", "1e3", "nan", "inf", "0x10", "1.2.3",
+						  ".", "", " ", "1 000" };
+	for (size_t i = 0; i < OCTO_ARRAY_LEN(bad_prices); i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "06,x,%s,0,60\n", bad_prices[i]);
+		OCTO_CHECK_STR_EQ(price_line(line, &p),
+				  "has a price per minute that is not a number like 0.05");
+	}
+	OCTO_CHECK_STR_EQ(price_line("06,x,1,2000000,60\n", &p),
+			  "has a connection fee that is not a number like 0.10");
+	OCTO_CHECK_STR_EQ(price_line("06,x,1,0,0\n", &p),
+			  "has a billing increment that is not a number of seconds from 1 to 3600");
+	OCTO_CHECK_STR_EQ(price_line("06,x,1,0,3601\n", &p),
+			  "has a billing increment that is not a number of seconds from 1 to 3600");
+	OCTO_CHECK(price_line("06,\"a\x01" "b\",1,0,60\n", &p) == NULL);
+	OCTO_CHECK_STR_EQ(p.description, "a b");
+}
+
+OCTO_TEST(price_header_and_costs)
+{
+	char f0[] = " Prefix ", f1[] = "description";
+	char *fields[] = { f0, f1 };
+	struct cdr_price p = { .price = 0.12, .fee = 0.05, .increment = 60 };
+
+	OCTO_CHECK(cdr_price_is_header(fields, 2));
+	f0[1] = 'X';
+	OCTO_CHECK(!cdr_price_is_header(fields, 2));
+	OCTO_CHECK(cdr_price_cost(&p, 0, false) == 0);
+	OCTO_CHECK(cdr_price_cost(&p, 30, false) == 0);
+	OCTO_CHECK(cdr_price_cost(&p, 0, true) == 0.05);      /* answered, under a second */
+	OCTO_CHECK(cdr_price_cost(&p, 1, true) == 0.17);
+	OCTO_CHECK(cdr_price_cost(&p, 60, true) == 0.17);
+	OCTO_CHECK(cdr_price_cost(&p, 61, true) == 0.29);
+	p = (struct cdr_price){ .price = 0.10, .fee = 0.02, .increment = 30 };
+	OCTO_CHECK(cdr_price_cost(&p, 31, true) == 0.12);
+	p = (struct cdr_price){ .price = 0.30, .fee = 0, .increment = 1 };
+	OCTO_CHECK(cdr_price_cost(&p, 7, true) == 0.035);
+	OCTO_CHECK(cdr_price_cost(&p, UINT32_MAX, true) > 0);
 }
 
 OCTO_TEST_MAIN()

@@ -68,7 +68,7 @@ check_rx "status lists the sqlite backend" "res_cdr_sqlite" cdr show status
 check_rx "status lists the csv backend" "res_cdr_csv" cdr show status
 check_rx "status names the console's backend" "console reads:" cdr show status
 check "cdr.db created at start" test -s "$DB"
-check_sql "schema version recorded" "1" "select max(version) from cdr_schema"
+check_sql "schema version recorded" "2" "select max(version) from cdr_schema"
 check_sql "WAL mode" "wal" "pragma journal_mode"
 check "csv header written at start" grep -q '^uniqueid,linkedid,start,answer,end,' "$CSV"
 check_rx "no CDR yet" "No CDR matches." cdr show
@@ -235,14 +235,14 @@ two=$(call cdrtest 900 105)
 wait_until 5 sql_is 1 "select count(*) from cdr where uniqueid = '$two'" &&
 	pass "after the restart: new calls are written" ||
 	fail "after the restart: new calls are written" "no row for $two"
-check_sql "the schema was not migrated twice" "1" "select count(*) from cdr_schema"
+check_sql "the schema was not migrated twice" "2" "select count(*) from cdr_schema"
 octo_stop
 
 # ---------------------------------------------------------------- a newer schema
 # A database written by a newer Octo is left alone, and the status says why.
 sql "insert into cdr_schema values (99, 'future')" >/dev/null
 octo_start || exit 1
-check_rx "a newer schema is refused" "has schema version 99, newer than this module's 1" \
+check_rx "a newer schema is refused" "has schema version 99, newer than this module's 2" \
 	cdr show status
 check_rx "the records can still be read" "$two" cdr show
 check_sql "and nothing was written to it" "28" "select count(*) from cdr"
