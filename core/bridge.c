@@ -15,6 +15,7 @@
  *  - A dial set and a bridge run on the thread that owns their channels (the
  *    caller's call thread); no lock is held while they wait. Legs are hung
  *    up by that thread, never by the technology.
+ *  - Transfers move channels between running bridges: see "bridging" below.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,9 +27,12 @@
 
 #include "octo/bridge.h"
 #include "octo/channel.h"
+#include "octo/dialplan.h"
 #include "octo/log.h"
 #include "octo/obj.h"
 #include "octo/registry.h"
+#include "octo/users.h"
+#include "dialplan_int.h"
 #include "internal.h"
 
 /* ---------------------------------------------------------------- outgoing channels */
@@ -162,7 +166,18 @@ struct octo_waitset {
 	struct octo_channel *members[OCTO_WAITSET_MAX];
 	size_t count;
 	size_t next;                  /* the member to look at first (fairness) */
+	bool kicked;                  /* under lock: ws_kick asks the waiter to return */
 };
+
+/* Makes the waiting thread return 0 (a bridge with a request to handle). */
+static void ws_kick(struct octo_waitset *ws)
+{
+	pthread_mutex_lock(&ws->lock);
+	ws->kicked = true;
+	ws->seq++;
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+}
 
 /* The watcher: runs under a member's lock, so it only signals. */
 static void ws_wake(void *arg)
@@ -275,9 +290,12 @@ int octo_waitset_wait(struct octo_waitset *ws, int timeout_ms, struct octo_chann
 				return rc;
 			}
 		}
-		if (timeout_ms == 0)
-			return 0;
 		pthread_mutex_lock(&ws->lock);
+		if (ws->kicked || timeout_ms == 0) {
+			ws->kicked = false;
+			pthread_mutex_unlock(&ws->lock);
+			return 0;
+		}
 		while (ws->seq == seq) {
 			if (timeout_ms < 0) {
 				pthread_cond_wait(&ws->cond, &ws->lock);
@@ -685,7 +703,64 @@ void octo_dial_free(struct octo_dial *d)
 	free(d);
 }
 
-/* ---------------------------------------------------------------- bridging */
+/* ---------------------------------------------------------------- bridging
+ *
+ * A running bridge is a bridge_run on the stack of the thread in
+ * octo_bridge_ex, listed in `bridges` while it takes requests (transfers).
+ * m[0] is the calling side, m[1] the other. Each member is of a kind:
+ *   BK_OWN       the a of octo_bridge_ex: this thread is its owner (its
+ *                call thread when it runs dialplan)
+ *   BK_LEG       a channel without a thread that the bridge owns (b, or one
+ *                handed over by another bridge): the bridge hangs it up
+ *   BK_BORROWED  another bridge's BK_OWN, lent while that bridge's thread
+ *                waits (parked) until the channel is given back
+ * Requests are posted under bridges_lock (busy is set until the bridge has
+ * done it) and the bridge's wait set is kicked; the bridge thread does the
+ * work. Members change only on the bridge's thread, under bridges_lock, so
+ * lookups from other threads are safe under it. Lock order: bridges_lock ->
+ * channel -> wait set. No technology callback runs under bridges_lock.
+ */
+
+enum bridge_kind { BK_OWN = 0, BK_LEG, BK_BORROWED };
+enum bridge_req_type { BR_NONE = 0, BR_REDIRECT, BR_KEEP, BR_GIVE };
+
+#define BRIDGE_TEXT_MAX 80
+
+struct bridge_run;
+
+struct bridge_req {
+	enum bridge_req_type type;
+	int idx;                              /* the member concerned */
+	char proc[BRIDGE_TEXT_MAX];           /* BR_REDIRECT */
+	char num[BRIDGE_TEXT_MAX];
+	struct bridge_run *to;                /* BR_GIVE: the bridge that takes the member */
+};
+
+struct bridge_run {
+	struct bridge_run *next;
+	struct octo_channel *m[2];            /* our references; NULL once gone */
+	enum bridge_kind kind[2];
+	struct bridge_run *lender[2];         /* BK_BORROWED: the parked bridge it belongs to */
+	bool held[2];                         /* we put m[i] on hold (its partner's HOLD) */
+	struct octo_channel *own;             /* octo_bridge_ex's a (borrowed) */
+	unsigned flags;
+	struct octo_waitset *ws;
+	bool native;
+	uint64_t start_ms;
+	/* under bridges_lock */
+	bool listed, busy;
+	struct bridge_req req;
+	struct octo_channel *incoming;        /* BR_KEEP: handed over (a reference) */
+	enum bridge_kind incoming_kind;
+	struct bridge_run *incoming_lender;
+	bool incoming_set;
+	bool returned, ret_redirect;          /* parked: our own channel came back */
+	char ret_proc[BRIDGE_TEXT_MAX], ret_num[BRIDGE_TEXT_MAX];
+};
+
+static pthread_mutex_t bridges_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bridges_cond = PTHREAD_COND_INITIALIZER; /* hand-overs, give-backs */
+static struct bridge_run *bridges;
 
 /* Hangs up the bridge's own side. A channel running dialplan is only marked
  * as hung up: the engine finishes it when the application returns, so the
@@ -711,8 +786,441 @@ static void bridge_step(struct octo_channel *a, struct octo_channel *b, const ch
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	octo_chan_step(a, "%s", text);
-	octo_chan_step(b, "%s", text);
+	if (a)
+		octo_chan_step(a, "%s", text);
+	if (b)
+		octo_chan_step(b, "%s", text);
+}
+
+static void bridge_list(struct bridge_run *run)
+{
+	pthread_mutex_lock(&bridges_lock);
+	run->next = bridges;
+	bridges = run;
+	run->listed = true;
+	pthread_mutex_unlock(&bridges_lock);
+}
+
+/* Under bridges_lock: no more requests for this bridge. */
+static void bridge_unlist_locked(struct bridge_run *run)
+{
+	if (!run->listed)
+		return;
+	for (struct bridge_run **pp = &bridges; *pp; pp = &(*pp)->next) {
+		if (*pp == run) {
+			*pp = run->next;
+			break;
+		}
+	}
+	run->listed = false;
+}
+
+static void bridge_unlist(struct bridge_run *run)
+{
+	pthread_mutex_lock(&bridges_lock);
+	bridge_unlist_locked(run);
+	pthread_mutex_unlock(&bridges_lock);
+}
+
+/* Under bridges_lock: the listed bridge with `chan` as a member, and its index. */
+static struct bridge_run *bridge_find_locked(struct octo_channel *chan, int *idx)
+{
+	for (struct bridge_run *run = bridges; run; run = run->next) {
+		for (int i = 0; i < 2; i++) {
+			if (run->m[i] == chan) {
+				*idx = i;
+				return run;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Starts the native media relay between the two members when they can. */
+static void bridge_media_start(struct bridge_run *run)
+{
+	const struct octo_chan_tech *ta = octo_chan_tech(run->m[0]);
+	const struct octo_chan_tech *tb = octo_chan_tech(run->m[1]);
+
+	if (ta == tb && ta->native_bridge) {
+		int rc = ta->native_bridge(run->m[0], run->m[1], true);
+
+		run->native = rc == 0;
+		if (run->native)
+			bridge_step(run->m[0], run->m[1], "media: relayed natively by %s",
+				    ta->name);
+		else
+			bridge_step(run->m[0], run->m[1],
+				    "media: %s cannot relay natively (%s); no media path", ta->name,
+				    octo_strerror(rc));
+	} else {
+		bridge_step(run->m[0], run->m[1],
+			    "media: no native bridge between %s and %s; no media path", ta->name,
+			    tb->name);
+	}
+}
+
+static void bridge_media_stop(struct bridge_run *run)
+{
+	if (!run->native)
+		return;
+	run->native = false;
+	octo_chan_tech(run->m[0])->native_bridge(run->m[0], run->m[1], false);
+}
+
+/* Passes hold or resume from member i to the other one. */
+static void bridge_pass_hold(struct bridge_run *run, int i, enum octo_chan_event_type what)
+{
+	struct octo_channel *from = run->m[i], *to = run->m[1 - i];
+	const struct octo_chan_tech *tech = octo_chan_tech(to);
+	const char *verb = what == OCTO_EV_HOLD ? "puts the call on hold" : "resumes the call";
+	int rc = tech->indicate ? tech->indicate(to, what) : OCTO_EINVAL;
+
+	if (rc == 0) {
+		run->held[1 - i] = what == OCTO_EV_HOLD;
+		bridge_step(from, to, "%s %s: passed to %s", octo_chan_name(from), verb,
+			    octo_chan_name(to));
+	} else {
+		bridge_step(from, to, "%s %s: not passed to %s (%s cannot %s)",
+			    octo_chan_name(from), verb, octo_chan_name(to), tech->name,
+			    what == OCTO_EV_HOLD ? "hold" : "resume");
+	}
+}
+
+/* Takes back a hold we passed to member i, which stays up while its partner
+ * leaves. */
+static void bridge_unhold(struct bridge_run *run, int i)
+{
+	const struct octo_chan_tech *tech;
+	int rc;
+
+	if (!run->held[i] || !run->m[i])
+		return;
+	run->held[i] = false;
+	tech = octo_chan_tech(run->m[i]);
+	rc = tech->indicate ? tech->indicate(run->m[i], OCTO_EV_UNHOLD) : OCTO_EINVAL;
+	octo_chan_step(run->m[i], "resumed: the partner that held it leaves the bridge%s%s",
+		       rc ? ": " : "", rc ? octo_strerror(rc) : "");
+}
+
+/* HANGUPSIDE of a channel ended by a transfer: its own far end did it. */
+static void bridge_side_by_direction(struct octo_channel *chan)
+{
+	char dir[16];
+
+	octo_chan_var_set(chan, "HANGUPSIDE",
+			  octo_chan_var_get(chan, "DIRECTION", dir, sizeof(dir)) &&
+					  !strcmp(dir, "outbound")
+				  ? "callee"
+				  : "caller");
+}
+
+/* Takes member i out (wait set, member slot); returns our reference. */
+static struct octo_channel *bridge_take_out(struct bridge_run *run, int i)
+{
+	struct octo_channel *chan = run->m[i];
+
+	octo_waitset_remove(run->ws, chan);
+	pthread_mutex_lock(&bridges_lock);
+	run->m[i] = NULL;
+	pthread_mutex_unlock(&bridges_lock);
+	run->held[i] = false;
+	return chan;
+}
+
+/* Gives a borrowed channel back to its parked bridge, with where its
+ * dialplan goes on (proc NULL: it hung up). */
+static void bridge_give_back(struct bridge_run *lender, const char *proc, const char *num)
+{
+	pthread_mutex_lock(&bridges_lock);
+	lender->returned = true;
+	lender->ret_redirect = proc != NULL;
+	if (proc) {
+		octo_strlcpy(lender->ret_proc, proc, sizeof(lender->ret_proc));
+		octo_strlcpy(lender->ret_num, num, sizeof(lender->ret_num));
+	}
+	pthread_cond_broadcast(&bridges_cond);
+	pthread_mutex_unlock(&bridges_lock);
+}
+
+/* Hangs member i up as its kind needs and takes it out. */
+static void bridge_drop(struct bridge_run *run, int i, int cause)
+{
+	enum bridge_kind kind = run->kind[i];
+	struct bridge_run *lender = run->lender[i];
+	struct octo_channel *chan = bridge_take_out(run, i);
+
+	if (kind == BK_LEG) {
+		octo_chan_hangup(chan, cause);
+	} else {
+		bridge_hangup_a(chan, cause);
+		if (kind == BK_BORROWED)
+			bridge_give_back(lender, NULL, NULL);
+	}
+	octo_obj_unref(chan);
+}
+
+/* Users service lookups for the caller name of a transferred leg. */
+static void bridge_user_name(const char *ext, char *buf, size_t size)
+{
+	const struct octo_users_api *users = octo_service_get(OCTO_USERS_SERVICE, 1, "bridge");
+	struct octo_user *u = users ? users->find(ext) : NULL;
+
+	octo_strlcpy(buf, u && u->name && *u->name ? u->name : ext, size);
+	octo_obj_unref(u);
+	if (users)
+		octo_service_put(users, "bridge");
+}
+
+/* A leg without a thread goes on in the dialplan on a call thread of its own. */
+static void bridge_leg_to_dialplan(struct octo_channel *chan, const char *proc, const char *num)
+{
+	char user[128], dir[16], name[128];
+
+	octo_chan_set(chan, OCTO_CHAN_PROCEDURE, proc);
+	octo_chan_set(chan, OCTO_CHAN_CALLED, num);
+	if (octo_chan_var_get(chan, "DIRECTION", dir, sizeof(dir)) && !strcmp(dir, "outbound") &&
+	    octo_chan_var_get(chan, "USER", user, sizeof(user)) && *user) {
+		/* it rang a user's device: that user now calls */
+		bridge_user_name(user, name, sizeof(name));
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NUM, user);
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NAME, name);
+	}
+	octo_chan_step(chan, "transfer: a call thread of its own runs the dialplan");
+	if (octo_pbx_start(chan) != 0) {
+		octo_chan_step(chan, "transfer failed: cannot start a call thread");
+		octo_chan_hangup(chan, OCTO_CAUSE_FAILURE);
+	}
+}
+
+/* Waits until the own channel lent to another bridge comes back. */
+static int bridge_park(struct bridge_run *run)
+{
+	pthread_mutex_lock(&bridges_lock);
+	while (!run->returned)
+		pthread_cond_wait(&bridges_cond, &bridges_lock);
+	pthread_mutex_unlock(&bridges_lock);
+	if (!run->ret_redirect)
+		return OCTO_BRIDGE_A_ENDED;
+	if (octo_pbx_goto(run->own, run->ret_proc, run->ret_num, NULL) != 0)
+		octo_chan_step(run->own, "transfer: cannot go on at %s/%s", run->ret_proc,
+			       run->ret_num);
+	return OCTO_BRIDGE_REDIRECTED;
+}
+
+static int bridge_end(struct bridge_run *run, int i, int cause);
+
+/* BR_REDIRECT: member idx goes on in the dialplan, the other is hung up. */
+static int bridge_do_redirect(struct bridge_run *run, const struct bridge_req *req)
+{
+	int i = req->idx, j = 1 - i;
+	enum bridge_kind kind = run->kind[i];
+	struct bridge_run *lender = run->lender[i];
+	struct octo_channel *chan;
+
+	bridge_unlist(run);
+	bridge_media_stop(run);
+	bridge_step(run->m[i], run->m[j], "transfer: %s goes on in the dialplan at %s/%s; %s "
+		    "is hung up", octo_chan_name(run->m[i]), req->proc, req->num,
+		    octo_chan_name(run->m[j]));
+	bridge_unhold(run, i);
+	bridge_side_by_direction(run->m[j]);
+	bridge_drop(run, j, OCTO_CAUSE_NORMAL);
+	chan = bridge_take_out(run, i);
+	switch (kind) {
+	case BK_OWN:
+		if (octo_pbx_goto(chan, req->proc, req->num, NULL) != 0)
+			octo_chan_step(chan, "transfer: cannot go on at %s/%s", req->proc,
+				       req->num);
+		octo_obj_unref(chan);
+		return OCTO_BRIDGE_REDIRECTED;
+	case BK_LEG:
+		bridge_leg_to_dialplan(chan, req->proc, req->num);
+		break;
+	case BK_BORROWED:
+		bridge_give_back(lender, req->proc, req->num);
+		break;
+	}
+	octo_obj_unref(chan);
+	return OCTO_BRIDGE_A_ENDED;
+}
+
+/* BR_GIVE: member idx leaves for req->to, the other is hung up. */
+static int bridge_do_give(struct bridge_run *run, const struct bridge_req *req)
+{
+	int g = req->idx, t = 1 - g;
+	enum bridge_kind kind = run->kind[g];
+	struct bridge_run *to = req->to, *lender = kind == BK_OWN ? run : run->lender[g];
+	struct octo_channel *chan;
+
+	bridge_unlist(run);
+	bridge_media_stop(run);
+	bridge_step(run->m[g], run->m[t], "transfer: %s leaves to be bridged with another call; "
+		    "%s is hung up", octo_chan_name(run->m[g]), octo_chan_name(run->m[t]));
+	bridge_unhold(run, g);
+	bridge_side_by_direction(run->m[t]);
+	chan = bridge_take_out(run, g);
+	pthread_mutex_lock(&bridges_lock);
+	to->incoming = chan; /* our reference goes along */
+	to->incoming_kind = kind == BK_LEG ? BK_LEG : BK_BORROWED;
+	to->incoming_lender = kind == BK_LEG ? NULL : lender;
+	to->incoming_set = true;
+	pthread_cond_broadcast(&bridges_cond);
+	pthread_mutex_unlock(&bridges_lock);
+	bridge_drop(run, t, OCTO_CAUSE_NORMAL);
+	if (kind != BK_OWN)
+		return OCTO_BRIDGE_A_ENDED;
+	return bridge_park(run);
+}
+
+/* BR_KEEP: member idx stays; the other is hung up and replaced by the
+ * channel another bridge hands over. Returns 0 (the bridge goes on), or how
+ * it ended when the new member cannot be watched. */
+static int bridge_do_keep(struct bridge_run *run, const struct bridge_req *req)
+{
+	int k = req->idx, t = 1 - k;
+	struct octo_channel *chan;
+	enum bridge_kind kind;
+	struct bridge_run *lender;
+
+	bridge_media_stop(run);
+	bridge_step(run->m[k], run->m[t], "transfer: %s is to be bridged with another call; %s "
+		    "is hung up", octo_chan_name(run->m[k]), octo_chan_name(run->m[t]));
+	bridge_unhold(run, k);
+	bridge_side_by_direction(run->m[t]);
+	if (run->kind[t] == BK_OWN) {
+		/* the thread goes on bridging others: its own channel ends now */
+		chan = bridge_take_out(run, t);
+		octo_chan_step(chan, "transfer: this call's thread goes on bridging %s",
+			       octo_chan_name(run->m[k]));
+		octo_chan_hangup(chan, OCTO_CAUSE_NORMAL);
+		octo_obj_unref(chan);
+	} else {
+		bridge_drop(run, t, OCTO_CAUSE_NORMAL);
+	}
+	pthread_mutex_lock(&bridges_lock);
+	while (!run->incoming_set)
+		pthread_cond_wait(&bridges_cond, &bridges_lock);
+	chan = run->incoming;
+	kind = run->incoming_kind;
+	lender = run->incoming_lender;
+	run->incoming = NULL;
+	run->incoming_set = false;
+	run->m[t] = chan;
+	run->kind[t] = kind;
+	run->lender[t] = lender;
+	pthread_mutex_unlock(&bridges_lock);
+	run->held[t] = false;
+	if (octo_waitset_add(run->ws, chan) != 0) {
+		/* hardly possible: its old bridge stopped watching it */
+		bridge_step(run->m[k], chan, "transfer failed: %s cannot be watched",
+			    octo_chan_name(chan));
+		bridge_unlist(run);
+		return bridge_end(run, t, OCTO_CAUSE_FAILURE);
+	}
+	octo_chan_var_set(run->m[k], "BRIDGEPEER", octo_chan_name(chan));
+	octo_chan_var_set(chan, "BRIDGEPEER", octo_chan_name(run->m[k]));
+	bridge_step(run->m[k], chan, "transfer: bridge %s <-> %s", octo_chan_name(run->m[0]),
+		    octo_chan_name(run->m[1]));
+	bridge_media_start(run);
+	return 0;
+}
+
+/* One member hung up: the bridge ends. The run is unlisted already. */
+static int bridge_end(struct bridge_run *run, int i, int cause)
+{
+	bool keep_a = i == 1 && (run->flags & OCTO_BRIDGE_KEEP_A) && run->kind[0] == BK_OWN;
+	int rc = run->kind[0] != BK_OWN ? OCTO_BRIDGE_A_ENDED
+		 : i == 0               ? OCTO_BRIDGE_A_ENDED
+					: OCTO_BRIDGE_B_ENDED;
+
+	bridge_media_stop(run);
+	bridge_step(run->m[0], run->m[1], "%s hung up (%s) after %.1f s: bridge ends",
+		    octo_chan_name(run->m[i]), octo_cause_name(cause),
+		    (double)(ws_mono_ms() - run->start_ms) / 1000.0);
+	if (i == 0) {
+		octo_chan_var_set(run->m[0], "HANGUPSIDE", "caller");
+		octo_chan_var_set(run->m[1], "HANGUPSIDE", "caller");
+	} else {
+		octo_chan_var_set(run->m[1], "HANGUPSIDE", "callee");
+		if (!keep_a)
+			octo_chan_var_set(run->m[0], "HANGUPSIDE", "callee");
+	}
+	bridge_drop(run, 1, cause);
+	if (keep_a)
+		bridge_unhold(run, 0);
+	else
+		bridge_drop(run, 0, cause);
+	return rc;
+}
+
+static int bridge_loop(struct bridge_run *run)
+{
+	for (;;) {
+		struct bridge_req req = { .type = BR_NONE };
+		struct octo_chan_event ev = { 0 };
+		struct octo_channel *chan;
+		int rc, i;
+
+		pthread_mutex_lock(&bridges_lock);
+		if (run->req.type != BR_NONE) {
+			req = run->req;
+			run->req.type = BR_NONE;
+		}
+		pthread_mutex_unlock(&bridges_lock);
+		switch (req.type) {
+		case BR_REDIRECT: return bridge_do_redirect(run, &req);
+		case BR_GIVE: return bridge_do_give(run, &req);
+		case BR_KEEP:
+			rc = bridge_do_keep(run, &req);
+			if (rc)
+				return rc;
+			pthread_mutex_lock(&bridges_lock);
+			run->busy = false;
+			pthread_mutex_unlock(&bridges_lock);
+			continue;
+		default: break;
+		}
+
+		rc = octo_waitset_wait(run->ws, -1, &chan, &ev);
+		if (rc == 0)
+			continue;
+		i = chan == run->m[0] ? 0 : chan == run->m[1] ? 1 : -1;
+		if (i < 0) {
+			octo_waitset_remove(run->ws, chan);
+			continue;
+		}
+		if (rc == OCTO_EHANGUP || ev.type == OCTO_EV_HANGUP) {
+			int cause = rc == OCTO_EHANGUP ? octo_chan_hangup_cause(chan) : ev.cause;
+			bool pending;
+
+			pthread_mutex_lock(&bridges_lock);
+			pending = run->busy;
+			if (!pending)
+				bridge_unlist_locked(run);
+			pthread_mutex_unlock(&bridges_lock);
+			if (pending)
+				continue; /* the request first; the hang-up is seen again */
+			return bridge_end(run, i, cause > 0 ? cause : OCTO_CAUSE_NORMAL);
+		}
+		if (ev.type == OCTO_EV_HOLD || ev.type == OCTO_EV_UNHOLD) {
+			bridge_pass_hold(run, i, ev.type);
+		} else if (ev.type == OCTO_EV_DIGIT) {
+			struct octo_channel *other = run->m[1 - i];
+			const struct octo_chan_tech *tech = octo_chan_tech(other);
+
+			if (tech->send_digit) {
+				rc = tech->send_digit(other, ev.digit);
+				octo_chan_step(chan, "digit %c passed to %s%s%s", ev.digit,
+					       octo_chan_name(other), rc ? ": " : "",
+					       rc ? octo_strerror(rc) : "");
+			} else {
+				octo_chan_step(chan, "digit %c dropped: %s cannot send digits",
+					       ev.digit, octo_chan_name(other));
+			}
+		}
+		/* answer, ringing ... mean nothing once bridged */
+	}
 }
 
 int octo_bridge(struct octo_channel *a, struct octo_channel *b)
@@ -722,94 +1230,147 @@ int octo_bridge(struct octo_channel *a, struct octo_channel *b)
 
 int octo_bridge_ex(struct octo_channel *a, struct octo_channel *b, unsigned flags)
 {
-	const struct octo_chan_tech *ta, *tb;
-	struct octo_waitset *ws;
-	struct octo_channel *ended = NULL;
-	bool native = false;
-	uint64_t start = ws_mono_ms();
-	int cause = OCTO_CAUSE_NORMAL;
+	struct bridge_run run = { .own = a, .flags = flags };
+	int rc;
 
 	if (!a || !b || a == b)
 		return OCTO_EINVAL;
-	ta = octo_chan_tech(a);
-	tb = octo_chan_tech(b);
 	octo_chan_var_set(a, "BRIDGEPEER", octo_chan_name(b));
 	octo_chan_var_set(b, "BRIDGEPEER", octo_chan_name(a));
-	ws = octo_waitset_alloc();
-	if (!ws || octo_waitset_add(ws, a) || octo_waitset_add(ws, b)) {
+	run.ws = octo_waitset_alloc();
+	if (!run.ws || octo_waitset_add(run.ws, a) || octo_waitset_add(run.ws, b)) {
 		bridge_step(a, b, "cannot bridge %s with %s: out of memory", octo_chan_name(a),
 			    octo_chan_name(b));
-		octo_waitset_free(ws);
+		octo_waitset_free(run.ws);
 		octo_chan_hangup(b, OCTO_CAUSE_FAILURE);
 		bridge_hangup_a(a, OCTO_CAUSE_FAILURE);
 		return OCTO_BRIDGE_A_ENDED;
 	}
+	run.m[0] = octo_obj_ref(a);
+	run.kind[0] = BK_OWN;
+	run.m[1] = octo_obj_ref(b);
+	run.kind[1] = BK_LEG;
+	run.start_ms = ws_mono_ms();
 	bridge_step(a, b, "bridge %s <-> %s starts", octo_chan_name(a), octo_chan_name(b));
-	if (ta == tb && ta->native_bridge) {
-		int rc = ta->native_bridge(a, b, true);
+	bridge_media_start(&run);
+	bridge_list(&run);
+	rc = bridge_loop(&run);
+	/* unlisted by now; a kept up (KEEP_A) is still a member */
+	for (int i = 0; i < 2; i++)
+		octo_obj_unref(run.m[i]);
+	octo_waitset_free(run.ws);
+	return rc;
+}
 
-		native = rc == 0;
-		if (native)
-			bridge_step(a, b, "media: relayed natively by %s", ta->name);
-		else
-			bridge_step(a, b, "media: %s cannot relay natively (%s); no media path",
-				    ta->name, octo_strerror(rc));
-	} else {
-		bridge_step(a, b, "media: no native bridge between %s and %s; no media path",
-			    ta->name, tb->name);
+/* ---------------------------------------------------------------- transfers */
+
+/* True when procedure/number matches an entry of the running dialplan. */
+static bool bridge_dialplan_has(const char *proc, const char *num)
+{
+	struct dp_snapshot *dp = dp_current();
+	bool found = dp && dp_match(dp, proc, num, NULL) != NULL;
+
+	octo_obj_unref(dp);
+	return found;
+}
+
+struct octo_channel *octo_bridge_peer(struct octo_channel *chan)
+{
+	struct octo_channel *peer = NULL;
+	struct bridge_run *run;
+	int i;
+
+	if (!chan)
+		return NULL;
+	pthread_mutex_lock(&bridges_lock);
+	run = bridge_find_locked(chan, &i);
+	if (run && run->m[1 - i])
+		peer = octo_obj_ref(run->m[1 - i]);
+	pthread_mutex_unlock(&bridges_lock);
+	return peer;
+}
+
+/* Under bridges_lock: can member i of run take part in a request? */
+static int bridge_check_locked(struct bridge_run *run, int i)
+{
+	if (!run || !run->m[1 - i])
+		return OCTO_EINVAL;
+	if (run->busy)
+		return OCTO_EBUSY;
+	if (octo_chan_is_hungup(run->m[i]))
+		return OCTO_EHANGUP;
+	return 0;
+}
+
+static void bridge_post_locked(struct bridge_run *run, const struct bridge_req *req)
+{
+	run->req = *req;
+	run->busy = true;
+	ws_kick(run->ws);
+}
+
+int octo_chan_redirect(struct octo_channel *chan, const char *procedure, const char *number)
+{
+	struct bridge_req req = { .type = BR_REDIRECT };
+	struct bridge_run *run;
+	int i = 0, rc;
+
+	if (!chan || !bridge_valid_text(procedure, BRIDGE_TEXT_MAX) ||
+	    !bridge_valid_text(number, BRIDGE_TEXT_MAX))
+		return OCTO_EINVAL;
+	if (!bridge_dialplan_has(procedure, number))
+		return OCTO_ENOTFOUND;
+	octo_strlcpy(req.proc, procedure, sizeof(req.proc));
+	octo_strlcpy(req.num, number, sizeof(req.num));
+	pthread_mutex_lock(&bridges_lock);
+	run = bridge_find_locked(chan, &i);
+	rc = bridge_check_locked(run, i);
+	/* a channel with a thread must go on there: the bridge's own thread,
+	 * or the parked one it is borrowed from */
+	if (!rc && run->kind[i] != BK_LEG && !octo_pbx_is_running(chan))
+		rc = OCTO_EINVAL;
+	if (!rc) {
+		req.idx = i;
+		bridge_post_locked(run, &req);
 	}
+	pthread_mutex_unlock(&bridges_lock);
+	return rc;
+}
 
-	while (!ended) {
-		struct octo_channel *chan, *other;
-		struct octo_chan_event ev = { 0 };
-		const struct octo_chan_tech *tech;
-		int rc = octo_waitset_wait(ws, -1, &chan, &ev);
+int octo_bridge_join(struct octo_channel *x, struct octo_channel *y)
+{
+	struct bridge_run *rx, *ry;
+	int ix = 0, iy = 0, rc;
 
-		if (rc == 0)
-			continue;
-		other = chan == a ? b : a;
-		if (rc == OCTO_EHANGUP || ev.type == OCTO_EV_HANGUP) {
-			cause = rc == OCTO_EHANGUP ? octo_chan_hangup_cause(chan) : ev.cause;
-			if (cause <= 0)
-				cause = OCTO_CAUSE_NORMAL;
-			ended = chan;
-			break;
+	if (!x || !y || x == y)
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&bridges_lock);
+	rx = bridge_find_locked(x, &ix);
+	ry = bridge_find_locked(y, &iy);
+	rc = rx == ry ? OCTO_EINVAL : bridge_check_locked(rx, ix);
+	if (!rc)
+		rc = bridge_check_locked(ry, iy);
+	if (!rc) {
+		struct bridge_req keep = { .type = BR_KEEP }, give = { .type = BR_GIVE };
+
+		/* the bridge whose own channel stays goes on; x's when both or neither */
+		if (rx->kind[ix] != BK_OWN && ry->kind[iy] == BK_OWN) {
+			struct bridge_run *r = rx;
+			int n = ix;
+
+			rx = ry;
+			ix = iy;
+			ry = r;
+			iy = n;
 		}
-		if (ev.type != OCTO_EV_DIGIT)
-			continue;   /* answer, ringing ... mean nothing once bridged */
-		tech = other == a ? ta : tb;
-		if (tech->send_digit) {
-			rc = tech->send_digit(other, ev.digit);
-			octo_chan_step(chan, "digit %c passed to %s%s%s", ev.digit,
-				       octo_chan_name(other), rc ? ": " : "",
-				       rc ? octo_strerror(rc) : "");
-		} else {
-			octo_chan_step(chan, "digit %c dropped: %s cannot send digits", ev.digit,
-				       octo_chan_name(other));
-		}
+		keep.idx = ix;
+		give.idx = iy;
+		give.to = rx;
+		bridge_post_locked(rx, &keep);
+		bridge_post_locked(ry, &give);
 	}
-
-	if (native)
-		ta->native_bridge(a, b, false);
-	octo_waitset_free(ws);
-	bridge_step(a, b, "%s hung up (%s) after %.1f s: bridge ends", octo_chan_name(ended),
-		    octo_cause_name(cause), (double)(ws_mono_ms() - start) / 1000.0);
-	if (ended == a) {
-		octo_chan_var_set(a, "HANGUPSIDE", "caller");
-		octo_chan_var_set(b, "HANGUPSIDE", "caller");
-		octo_chan_hangup(b, cause);
-		bridge_hangup_a(a, cause);
-		return OCTO_BRIDGE_A_ENDED;
-	}
-	octo_chan_var_set(b, "HANGUPSIDE", "callee");
-	if (flags & OCTO_BRIDGE_KEEP_A) {
-		octo_chan_hangup(b, cause);
-		return OCTO_BRIDGE_B_ENDED;
-	}
-	octo_chan_var_set(a, "HANGUPSIDE", "callee");
-	octo_chan_hangup(b, cause);
-	bridge_hangup_a(a, cause);
-	return OCTO_BRIDGE_B_ENDED;
+	pthread_mutex_unlock(&bridges_lock);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- ringing users */

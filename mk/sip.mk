@@ -19,7 +19,8 @@ modules_channels_chan_sip_la_SOURCES = \
 	modules/channels/chan_sip/sip_security.c \
 	modules/channels/chan_sip/sip_sdp.c \
 	modules/channels/chan_sip/sip_dialog.c \
-	modules/channels/chan_sip/sip_call.c
+	modules/channels/chan_sip/sip_call.c \
+	modules/channels/chan_sip/sip_refer.c
 modules_channels_chan_sip_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	$(OSIP_CFLAGS) $(OPENSSL_CFLAGS) $(ORTP_CFLAGS)
 # -z nodelete: never unmapped, not even by lt_dlexit() at shutdown. OpenSSL
@@ -75,3 +76,12 @@ tests_unit_test_sip_sdp_SOURCES = tests/unit/test_sip_sdp.c tests/unit/octo_test
 tests_unit_test_sip_sdp_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_sdp_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
+
+# Transfers: the Refer-To parsing of sip_refer.c (included by the test, with
+# the stack and the calls part stubbed) against libosip2's URI parser.
+check_PROGRAMS += tests/unit/test_sip_refer
+tests_unit_test_sip_refer_SOURCES = tests/unit/test_sip_refer.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_msg.c
+tests_unit_test_sip_refer_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_refer_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)

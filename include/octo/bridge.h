@@ -44,7 +44,8 @@
  *      codecs) when it cannot, and the bridge goes on without a core media
  *      path (none exists yet) -- the step log says so;
  *    - must not block, and must not read either channel's event queue;
- *    - keeps queueing signalling events as usual (HANGUP, DIGIT). When it
+ *    - keeps queueing signalling events as usual (HANGUP, DIGIT, HOLD,
+ *      UNHOLD). When it
  *      relays DTMF inside the media (RFC 4733 events pass through a packet
  *      relay), it must NOT also queue DIGIT events, or the bridge would send
  *      the digits a second time with send_digit();
@@ -185,6 +186,10 @@ void octo_dial_free(struct octo_dial *d);
 enum octo_bridge_end {
 	OCTO_BRIDGE_A_ENDED = 1,   /* a hung up (b was hung up with the same cause) */
 	OCTO_BRIDGE_B_ENDED = 2,   /* b hung up (a too, unless OCTO_BRIDGE_KEEP_A) */
+	/* a was moved out of the bridge into the dialplan (octo_chan_redirect):
+	 * its dialplan position was changed with octo_pbx_goto(), so the
+	 * application should return OCTO_APP_CONTINUE; b was hung up. */
+	OCTO_BRIDGE_REDIRECTED = 3,
 };
 enum octo_bridge_flags {
 	/* When b hangs up, leave a up and return (Dial's g option: the
@@ -197,10 +202,18 @@ enum octo_bridge_flags {
  * hung up: the engine finishes it when the application returns). Runs on
  * a's owner thread (a is the calling side, e.g. the channel running Dial);
  * b must have no other thread reading its events (a leg from octo_dial_run).
- * Digits from one side are played to the other (send_digit); media: see
- * NATIVE BRIDGES above. Sets BRIDGEPEER and HANGUPSIDE; every step goes to
- * both step logs. Both references stay the caller's. Returns an
- * octo_bridge_end, or OCTO_EINVAL (NULL or the same channel twice). */
+ * Digits from one side are played to the other (send_digit), and so are
+ * hold and resume (OCTO_EV_HOLD / OCTO_EV_UNHOLD events of one side become
+ * indicate(HOLD / UNHOLD) on the other, for any pair of technologies; a
+ * hold passed on is taken back with UNHOLD when the held side stays up
+ * while its partner leaves: a transfer, or b hanging up with
+ * OCTO_BRIDGE_KEEP_A). Media: see NATIVE BRIDGES above. Sets BRIDGEPEER
+ * and HANGUPSIDE; every step goes to both step logs. Both references stay
+ * the caller's. When the bridge returns it has hung b up whenever b was
+ * still its own; b may also have been moved on by a transfer (TRANSFERS
+ * below) and then belongs to another thread: the caller only drops its
+ * reference to b. Returns an octo_bridge_end, or OCTO_EINVAL (NULL or the
+ * same channel twice). */
 int octo_bridge(struct octo_channel *a, struct octo_channel *b);
 int octo_bridge_ex(struct octo_channel *a, struct octo_channel *b, unsigned flags);
 
@@ -238,5 +251,47 @@ bool octo_user_in_call(const char *ext, struct octo_channel *except);
  * gives the caller ringback -- e.g. one that rings several dial sets in
  * turn and has indicated RINGING once itself. Before octo_dial_run. */
 void octo_dial_quiet(struct octo_dial *d);
+
+/* ---------------------------------------------------------------- transfers
+ * Moving channels out of running bridges (octo_bridge_ex), e.g. for SIP
+ * REFER. These functions only check and post the request, then wake the
+ * bridge: they never block and may be called from any thread, the SIP loop
+ * included. The bridge's own thread does the work at once: it stops the
+ * native media relay, takes back a hold it passed to a channel that stays
+ * up, hangs up the leaving side(s) with NORMAL_CLEARING (HANGUPSIDE
+ * "caller" for an incoming channel, "callee" for an outgoing one: the
+ * transferring party ended its part) and writes every step to the step
+ * logs. One request per bridge at a time. Returns 0 when the request is
+ * posted, or:
+ *   OCTO_EINVAL    NULL or bad text, a channel that is not in a bridge, the
+ *                  two channels of one bridge (join), or (redirect) the a of
+ *                  a bridge whose thread runs no dialplan for it
+ *   OCTO_ENOTFOUND no dialplan entry matches procedure/number
+ *   OCTO_EBUSY     a request on that bridge is under way
+ *   OCTO_EHANGUP   the channel has hung up
+ */
+
+/* The channel bridged with `chan` right now: a new reference, or NULL when
+ * chan is not in a bridge. Any thread. */
+struct octo_channel *octo_bridge_peer(struct octo_channel *chan);
+
+/* Blind transfer: `chan` leaves its bridge without being hung up and goes
+ * on in the dialplan at procedure/number (priority 1; PROCEDURE and CALLED
+ * are set); the other channel of the bridge is hung up. A channel running
+ * dialplan (the a of octo_bridge_ex, e.g. the caller of Dial) jumps there
+ * on its own call thread: octo_bridge_ex returns OCTO_BRIDGE_REDIRECTED. A
+ * channel without a thread (an outgoing leg of Dial) gets one
+ * (octo_pbx_start): an outgoing leg to a user's device then calls as that
+ * user (its caller number and name become ${USER}'s), and octo_bridge_ex
+ * returns OCTO_BRIDGE_A_ENDED with a hung up. */
+int octo_chan_redirect(struct octo_channel *chan, const char *procedure, const char *number);
+
+/* Attended transfer: x and y, each in a different bridge, leave them and
+ * are bridged together; the channels they were bridged with are hung up.
+ * The thread of a bridge whose a is x (or y) goes on bridging x and y and
+ * its octo_bridge_ex returns when that bridge ends; when both x and y run
+ * dialplan the other's thread waits meanwhile, and when neither does, the
+ * call thread of x's former partner (hung up at once) carries the bridge. */
+int octo_bridge_join(struct octo_channel *x, struct octo_channel *y);
 
 #endif

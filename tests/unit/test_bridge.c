@@ -1,19 +1,24 @@
 /*
  * test_bridge.c - outgoing legs (octo_chan_request), wait sets, dial sets
  * ("ring all, first answer wins", busy/no answer/cancel outcomes) and
- * bridges (digits across, hang-up of the other side, native bridge calls),
- * driven by a fake channel technology whose events come from other threads.
+ * bridges (digits and hold across, hang-up of the other side, native bridge
+ * calls), transfers (octo_chan_redirect, octo_bridge_join) on real call
+ * threads running a small dialplan, driven by a fake channel technology
+ * whose events come from other threads.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "octo/bridge.h"
 #include "octo/channel.h"
+#include "octo/config.h"
+#include "octo/dialplan.h"
 #include "octo/obj.h"
 #include "octo/registry.h"
 #include "../../core/internal.h"
@@ -86,7 +91,12 @@ static int fake_send_digit(struct octo_channel *chan, char digit)
 
 static int fake_indicate(struct octo_channel *chan, enum octo_chan_event_type what)
 {
-	fake_note(what == OCTO_EV_RINGING ? "ringing" : "progress", octo_chan_name(chan), 0);
+	fake_note(what == OCTO_EV_RINGING    ? "ringing"
+		  : what == OCTO_EV_PROGRESS ? "progress"
+		  : what == OCTO_EV_HOLD     ? "hold"
+		  : what == OCTO_EV_UNHOLD   ? "unhold"
+					     : "indicate",
+		  octo_chan_name(chan), 0);
 	return 0;
 }
 
@@ -525,10 +535,352 @@ OCTO_TEST(many_dials_in_parallel)
 	OCTO_CHECK_INT_EQ(atomic_load(&parallel_ok), N);
 }
 
+/* ---------------------------------------------------------------- hold across a bridge */
+
+OCTO_TEST(bridge_passes_hold_and_takes_it_back_for_keep_a)
+{
+	struct octo_channel *a = caller_alloc("100"), *b = answered_leg(a);
+	struct later l1, l2, l3, l4;
+	char log[4096], expect[200];
+
+	fake_log_copy(log, sizeof(log));
+	later_start(&l1, a, 20, OCTO_EV_HOLD, 0, 0);
+	later_start(&l2, a, 40, OCTO_EV_UNHOLD, 0, 0);
+	later_start(&l3, b, 60, OCTO_EV_HOLD, 0, 0);
+	later_start(&l4, b, 120, OCTO_EV_HANGUP, OCTO_CAUSE_NORMAL, 0);
+	OCTO_CHECK_INT_EQ(octo_bridge_ex(a, b, OCTO_BRIDGE_KEEP_A), OCTO_BRIDGE_B_ENDED);
+	later_join(&l1);
+	later_join(&l2);
+	later_join(&l3);
+	later_join(&l4);
+	fake_log_copy(log, sizeof(log));
+	/* a's hold and resume reach b; b's hold reaches a, and is taken back
+	 * when b hangs up while a stays up */
+	snprintf(expect, sizeof(expect), "hold %s;unhold %s;hold %s;", octo_chan_name(b),
+		 octo_chan_name(b), octo_chan_name(a));
+	OCTO_CHECK_CONTAINS(log, expect);
+	snprintf(expect, sizeof(expect), "unhold %s;", octo_chan_name(a));
+	OCTO_CHECK_CONTAINS(log, expect);
+	OCTO_CHECK(!octo_chan_is_hungup(a));
+	octo_chan_hangup(a, OCTO_CAUSE_NORMAL);
+	octo_obj_unref(a);
+	octo_obj_unref(b);
+}
+
+/* ---------------------------------------------------------------- transfers
+ * Calls run a small dialplan on real call threads: [t] 1 bridges the caller
+ * with a new Fake leg (like Dial), 2 and 3 mark that they were reached. */
+
+static char plan_dir[256];
+static struct octo_channel *xdial_legs[8];   /* the leg of each XDial(slot) */
+static atomic_int xdial_rc[8];
+
+static int xdial_exec(struct octo_channel *chan, char *args)
+{
+	int slot = atoi(args) & 7, rc;
+	struct octo_channel *leg = answered_leg(chan);
+
+	pthread_mutex_lock(&fake_lock);
+	xdial_legs[slot] = octo_obj_ref(leg);
+	pthread_mutex_unlock(&fake_lock);
+	rc = octo_bridge(chan, leg);
+	atomic_store(&xdial_rc[slot], rc);
+	octo_obj_unref(leg);
+	return rc == OCTO_BRIDGE_B_ENDED ? OCTO_APP_HANGUP : OCTO_APP_CONTINUE;
+}
+
+static int xmark_exec(struct octo_channel *chan, char *args)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "mark %s", args);
+	fake_note(what, octo_chan_name(chan), 0);
+	return OCTO_APP_CONTINUE;
+}
+
+static const struct octo_app test_apps[] = {
+	{ .name = "XDial", .exec = xdial_exec },
+	{ .name = "XMark", .exec = xmark_exec },
+	{ 0 }
+};
+
+static void plan_setup(void)
+{
+	struct octo_diags diags = { 0 };
+	char path[512];
+	FILE *fp;
+
+	if (plan_dir[0])
+		return;
+	snprintf(plan_dir, sizeof(plan_dir), "/tmp/octo-test-bridge-%ld", (long)getpid());
+	mkdir(plan_dir, 0700);
+	octo_paths.config_dir = plan_dir;
+	snprintf(path, sizeof(path), "%s/dialplan.conf", plan_dir);
+	fp = fopen(path, "w");
+	fputs("[t]\n"
+	      "exten => X,1,XDial(${CALLED})\n"
+	      "same => n,XMark(after-dial)\n"
+	      "exten => 20,1,XMark(twenty)\n"
+	      "exten => 30,1,XMark(thirty)\n",
+	      fp);
+	fclose(fp);
+	octo_dialplan_init();
+	OCTO_CHECK_INT_EQ(octo_dialplan_reload(&diags), 0);
+	octo_diags_free(&diags);
+	OCTO_CHECK_INT_EQ(octo_app_register_all(NULL, test_apps), 0);
+}
+
+/* A caller that runs [t] `slot` (XDial bridging it with a new Fake leg);
+ * returns once the bridge is up, with *leg set (new references). */
+static struct octo_channel *call_in(int slot, const char *number, struct octo_channel **leg)
+{
+	struct octo_channel *chan = caller_alloc(number);
+	char called[8];
+
+	plan_setup();
+	pthread_mutex_lock(&fake_lock);
+	octo_obj_unref(xdial_legs[slot]);
+	xdial_legs[slot] = NULL;
+	pthread_mutex_unlock(&fake_lock);
+	atomic_store(&xdial_rc[slot], 0);
+	snprintf(called, sizeof(called), "%d", slot);
+	octo_chan_set(chan, OCTO_CHAN_PROCEDURE, "t");
+	octo_chan_set(chan, OCTO_CHAN_CALLED, called);
+	OCTO_CHECK_INT_EQ(octo_pbx_start(chan), 0);
+	*leg = NULL;
+	for (int i = 0; i < 400 && !*leg; i++) {
+		struct octo_channel *peer = octo_bridge_peer(chan);
+
+		if (peer) {
+			*leg = peer;
+			break;
+		}
+		usleep(5000);
+	}
+	OCTO_CHECK(*leg != NULL);
+	return chan;
+}
+
+/* Waits up to 2 s for the bridge peer of `chan` to be `want`. */
+static bool peer_becomes(struct octo_channel *chan, struct octo_channel *want)
+{
+	for (int i = 0; i < 400; i++) {
+		struct octo_channel *peer = octo_bridge_peer(chan);
+
+		octo_obj_unref(peer);
+		if (peer == want)
+			return true;
+		usleep(5000);
+	}
+	return false;
+}
+
+static bool hungup_within(struct octo_channel *chan, unsigned ms)
+{
+	for (unsigned i = 0; i < ms / 5; i++) {
+		if (octo_chan_is_hungup(chan))
+			return true;
+		usleep(5000);
+	}
+	return octo_chan_is_hungup(chan);
+}
+
+OCTO_TEST(redirect_checks_its_input)
+{
+	struct octo_channel *leg, *c = call_in(1, "100", &leg);
+	struct octo_channel *lone = caller_alloc("999");
+
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c, "t", "99"), OCTO_ENOTFOUND);
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c, "nosuch", "20"), OCTO_ENOTFOUND);
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c, "t", ""), OCTO_EINVAL);
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c, "t", "2 0"), OCTO_EINVAL);
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(NULL, "t", "20"), OCTO_EINVAL);
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(lone, "t", "20"), OCTO_EINVAL);
+	OCTO_CHECK(octo_bridge_peer(lone) == NULL);
+	OCTO_CHECK_INT_EQ(octo_bridge_join(c, leg), OCTO_EINVAL);   /* the same bridge */
+	OCTO_CHECK_INT_EQ(octo_bridge_join(c, lone), OCTO_EINVAL);
+	OCTO_CHECK_INT_EQ(octo_bridge_join(c, c), OCTO_EINVAL);
+	/* one request at a time */
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c, "t", "20"), 0);
+	OCTO_CHECK(octo_chan_redirect(leg, "t", "20") != 0);
+	OCTO_CHECK(hungup_within(c, 2000));
+	octo_pbx_wait_threads(2000);
+	octo_chan_hangup(lone, OCTO_CAUSE_NORMAL);
+	octo_obj_unref(lone);
+	octo_obj_unref(leg);
+	octo_obj_unref(c);
+}
+
+OCTO_TEST(redirect_of_the_caller_jumps_on_its_thread)
+{
+	struct octo_channel *leg, *c;
+	struct later hold;
+	char log[4096], expect[200];
+	char called[16];
+
+	fake_log_copy(log, sizeof(log));
+	c = call_in(1, "100", &leg);
+	/* the leg's far end holds: the caller is put on hold ... */
+	later_start(&hold, leg, 0, OCTO_EV_HOLD, 0, 0);
+	later_join(&hold);
+	usleep(50000);
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c, "t", "20"), 0);
+	OCTO_CHECK(hungup_within(c, 2000));
+	octo_pbx_wait_threads(2000);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[1]), OCTO_BRIDGE_REDIRECTED);
+	OCTO_CHECK(octo_chan_is_hungup(leg));
+	OCTO_CHECK_STR_EQ(var(leg, "HANGUPSIDE"), "callee");   /* an outgoing leg */
+	OCTO_CHECK_INT_EQ(octo_chan_hangup_cause(c), OCTO_CAUSE_NORMAL);
+	OCTO_CHECK_STR_EQ(octo_chan_copy(c, OCTO_CHAN_CALLED, called, sizeof(called)), "20");
+	fake_log_copy(log, sizeof(log));
+	/* ... and taken off hold when the leg leaves; then [t] 20 runs */
+	snprintf(expect, sizeof(expect), "hold %s;", octo_chan_name(c));
+	OCTO_CHECK_CONTAINS(log, expect);
+	snprintf(expect, sizeof(expect), "unhold %s;hangup %s;mark twenty %s;hangup %s;",
+		 octo_chan_name(c), octo_chan_name(leg), octo_chan_name(c), octo_chan_name(c));
+	OCTO_CHECK_CONTAINS(log, expect);
+	OCTO_CHECK(!strstr(log, "after-dial"));
+	octo_obj_unref(leg);
+	octo_obj_unref(c);
+}
+
+OCTO_TEST(redirect_of_a_leg_gives_it_a_call_thread)
+{
+	struct octo_channel *leg, *c = call_in(1, "100", &leg);
+	char log[4096], expect[200], buf[64];
+
+	fake_log_copy(log, sizeof(log));
+	octo_chan_var_set(leg, "USER", "555");   /* as octo_dial_add_user does */
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(leg, "t", "30"), 0);
+	OCTO_CHECK(hungup_within(leg, 2000));
+	OCTO_CHECK(hungup_within(c, 2000));
+	octo_pbx_wait_threads(2000);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[1]), OCTO_BRIDGE_A_ENDED);
+	OCTO_CHECK_STR_EQ(var(c, "HANGUPSIDE"), "caller");   /* the transferor */
+	OCTO_CHECK_STR_EQ(octo_chan_copy(leg, OCTO_CHAN_CALLER_NUM, buf, sizeof(buf)), "555");
+	OCTO_CHECK_STR_EQ(octo_chan_copy(leg, OCTO_CHAN_CALLER_NAME, buf, sizeof(buf)), "555");
+	OCTO_CHECK_STR_EQ(octo_chan_copy(leg, OCTO_CHAN_PROCEDURE, buf, sizeof(buf)), "t");
+	fake_log_copy(log, sizeof(log));
+	snprintf(expect, sizeof(expect), "mark thirty %s;", octo_chan_name(leg));
+	OCTO_CHECK_CONTAINS(log, expect);
+	OCTO_CHECK(!strstr(log, "after-dial"));
+	octo_obj_unref(leg);
+	octo_obj_unref(c);
+}
+
+OCTO_TEST(join_keeps_a_caller_and_takes_a_leg)
+{
+	struct octo_channel *l1, *l2, *c1 = call_in(1, "100", &l1), *c2 = call_in(2, "200", &l2);
+	struct later digit, bye;
+	char log[4096], expect[200];
+
+	fake_log_copy(log, sizeof(log));
+	OCTO_CHECK_INT_EQ(octo_bridge_join(l2, c1), 0);
+	OCTO_CHECK(peer_becomes(c1, l2));
+	OCTO_CHECK(hungup_within(l1, 2000));
+	OCTO_CHECK(hungup_within(c2, 2000));
+	OCTO_CHECK_STR_EQ(var(l1, "HANGUPSIDE"), "callee");
+	OCTO_CHECK_STR_EQ(var(c2, "HANGUPSIDE"), "caller");
+	OCTO_CHECK_STR_EQ(var(c1, "BRIDGEPEER"), octo_chan_name(l2));
+	OCTO_CHECK_STR_EQ(var(l2, "BRIDGEPEER"), octo_chan_name(c1));
+	later_start(&digit, l2, 0, OCTO_EV_DIGIT, 0, '7');
+	later_start(&bye, l2, 50, OCTO_EV_HANGUP, OCTO_CAUSE_NORMAL, 0);
+	OCTO_CHECK(hungup_within(c1, 2000));
+	later_join(&digit);
+	later_join(&bye);
+	octo_pbx_wait_threads(2000);
+	OCTO_CHECK(octo_chan_is_hungup(l2));
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[1]), OCTO_BRIDGE_B_ENDED);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[2]), OCTO_BRIDGE_A_ENDED);
+	fake_log_copy(log, sizeof(log));
+	snprintf(expect, sizeof(expect), "digit %s 7;", octo_chan_name(c1));
+	OCTO_CHECK_CONTAINS(log, expect);
+	OCTO_CHECK(!strstr(log, "after-dial"));
+	octo_obj_unref(l1);
+	octo_obj_unref(l2);
+	octo_obj_unref(c1);
+	octo_obj_unref(c2);
+}
+
+OCTO_TEST(join_of_two_legs_hangs_up_both_callers)
+{
+	struct octo_channel *l1, *l2, *c1 = call_in(1, "100", &l1), *c2 = call_in(2, "200", &l2);
+	struct later digit, bye;
+	char log[4096], expect[200];
+
+	fake_log_copy(log, sizeof(log));
+	OCTO_CHECK_INT_EQ(octo_bridge_join(l1, l2), 0);
+	OCTO_CHECK(peer_becomes(l1, l2));
+	/* both callers end at once; c1's thread carries the new bridge */
+	OCTO_CHECK(hungup_within(c1, 2000));
+	OCTO_CHECK(hungup_within(c2, 2000));
+	OCTO_CHECK(!octo_chan_is_hungup(l1));
+	later_start(&digit, l1, 0, OCTO_EV_DIGIT, 0, '3');
+	later_start(&bye, l1, 50, OCTO_EV_HANGUP, OCTO_CAUSE_BUSY, 0);
+	OCTO_CHECK(hungup_within(l2, 2000));
+	later_join(&digit);
+	later_join(&bye);
+	octo_pbx_wait_threads(2000);
+	OCTO_CHECK_INT_EQ(octo_chan_hangup_cause(l2), OCTO_CAUSE_BUSY);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[1]), OCTO_BRIDGE_A_ENDED);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[2]), OCTO_BRIDGE_A_ENDED);
+	fake_log_copy(log, sizeof(log));
+	snprintf(expect, sizeof(expect), "digit %s 3;", octo_chan_name(l2));
+	OCTO_CHECK_CONTAINS(log, expect);
+	octo_obj_unref(l1);
+	octo_obj_unref(l2);
+	octo_obj_unref(c1);
+	octo_obj_unref(c2);
+}
+
+OCTO_TEST(join_of_two_callers_parks_one_thread)
+{
+	struct octo_channel *l1, *l2, *c1 = call_in(1, "100", &l1), *c2 = call_in(2, "200", &l2);
+	struct later digit;
+	char log[4096], expect[200];
+
+	fake_log_copy(log, sizeof(log));
+	OCTO_CHECK_INT_EQ(octo_bridge_join(c1, c2), 0);
+	OCTO_CHECK(peer_becomes(c1, c2));
+	OCTO_CHECK(hungup_within(l1, 2000));
+	OCTO_CHECK(hungup_within(l2, 2000));
+	later_start(&digit, c2, 0, OCTO_EV_DIGIT, 0, '9');
+	later_join(&digit);
+	usleep(50000);
+	/* the borrowed caller goes on in the dialplan on its own thread */
+	OCTO_CHECK_INT_EQ(octo_chan_redirect(c2, "t", "20"), 0);
+	OCTO_CHECK(hungup_within(c2, 2000));
+	OCTO_CHECK(hungup_within(c1, 2000));
+	octo_pbx_wait_threads(2000);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[1]), OCTO_BRIDGE_A_ENDED);
+	OCTO_CHECK_INT_EQ(atomic_load(&xdial_rc[2]), OCTO_BRIDGE_REDIRECTED);
+	fake_log_copy(log, sizeof(log));
+	snprintf(expect, sizeof(expect), "digit %s 9;", octo_chan_name(c1));
+	OCTO_CHECK_CONTAINS(log, expect);
+	snprintf(expect, sizeof(expect), "mark twenty %s;", octo_chan_name(c2));
+	OCTO_CHECK_CONTAINS(log, expect);
+	OCTO_CHECK(!strstr(log, "after-dial"));
+	octo_obj_unref(l1);
+	octo_obj_unref(l2);
+	octo_obj_unref(c1);
+	octo_obj_unref(c2);
+}
+
+
 OCTO_TEST(cleanup)
 {
+	char path[512];
+
 	OCTO_CHECK_INT_EQ(octo_chan_count(), 0);
 	octo_chan_shutdown();
+	for (int i = 0; i < 8; i++)
+		octo_obj_unref(xdial_legs[i]);
+	if (plan_dir[0]) {
+		octo_dialplan_shutdown();
+		snprintf(path, sizeof(path), "%s/dialplan.conf", plan_dir);
+		unlink(path);
+		rmdir(plan_dir);
+	}
 	octo_registry_shutdown();
 }
 

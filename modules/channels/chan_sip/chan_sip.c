@@ -46,6 +46,7 @@ static const struct sip_part sip_parts[] = {
 	{ "security", sip_sec_init, sip_sec_fini },
 	{ "registrar", sip_reg_init, sip_reg_fini },
 	{ "calls", sip_call_init, sip_call_fini },
+	{ "transfers", sip_refer_init, sip_refer_fini },
 	{ NULL, NULL, NULL },
 };
 

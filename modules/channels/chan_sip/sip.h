@@ -612,12 +612,14 @@ int sip_reload(struct octo_diags *diags);
  * (call threads) hop to the loop with sip_loop_run().
  * Handled: INVITE (407 via sip_auth_request, offer in the INVITE or in our
  * 200 with the answer in the ACK), ACK, BYE, CANCEL (487), re-INVITE (hold
- * and resume, passed by a re-INVITE to a natively bridged SIP leg), INFO
+ * and resume: queued on the channel as OCTO_EV_HOLD / OCTO_EV_UNHOLD, which
+ * the core bridge passes to the other leg of any technology; indicate(HOLD)
+ * sends a re-INVITE with a=sendonly, UNHOLD one with a=sendrecv), INFO
  * DTMF (application/dtmf-relay, application/dtmf -> DIGIT events), RFC 4028
  * session timers (Session-Expires answered, 422 below 90 s, re-INVITE
- * refreshes when we are the refresher). 100rel is not supported: a
- * Require: 100rel gets 420 from the stack. REFER (transfers) is not handled
- * (405). */
+ * refreshes when we are the refresher), REFER within a call (blind and
+ * attended transfers, sip_refer.c). 100rel is not supported: a
+ * Require: 100rel gets 420 from the stack. */
 
 /* --- SDP (sip_sdp.c): RFC 4566 parsing with libosip2, RFC 3264 offer/answer */
 #define SIP_SDP_MAX_LEN 8192 /* larger bodies are refused (488) */
@@ -702,6 +704,49 @@ void sip_call_fini(void);
 /* Registers the "SIP" technology and the call CLI commands (sip show
  * channels, sip show channel, originate); from sip_cli_register(). */
 int sip_call_register(struct octo_module *self);
+
+/* What other parts (transfers) may see of a call. All [loop]. */
+struct sip_call;
+/* The call of the dialog Call-ID `call_id`, our tag `local_tag` and the
+ * phone's tag `remote_tag` (all must match; a call being torn down is not
+ * found): a new reference (octo_obj_unref), or NULL. */
+struct sip_call *sip_call_find_dialog(const char *call_id, const char *local_tag,
+				      const char *remote_tag);
+/* The call's channel: a new reference, or NULL once it hung up. */
+struct octo_channel *sip_call_channel(struct sip_call *c);
+/* The user the call belongs to: the authenticated caller of an incoming
+ * call, the user whose registered contact an outgoing one rings. "" when
+ * none (e.g. a call to a bare sip: URI). */
+const char *sip_call_user(const struct sip_call *c);
+/* True when the call is answered and not ending. */
+bool sip_call_is_up(const struct sip_call *c);
+/* The call's dialog (for requests within it, e.g. NOTIFY), or NULL. */
+struct sip_dialog *sip_call_dialog(struct sip_call *c);
+/* Checks and records the CSeq of a request within the call's dialog: false
+ * (answer 500) when it is not above the last one. */
+bool sip_call_remote_cseq(struct sip_call *c, uint32_t cseq);
+
+/* --- transfers (sip_refer.c): REFER within a call (RFC 3515), blind or
+ * attended (Refer-To with Replaces, RFC 3891), Refer-Sub: false (RFC 4488).
+ * The transferor is the phone of the dialog the REFER comes in (the dialog
+ * is its proof of identity: Call-ID and both tags must match a live call).
+ * Blind: the party bridged with the transferor's leg goes on in the
+ * dialplan at the transferor's procedure with the Refer-To user part
+ * (octo_chan_redirect). Attended: the parties bridged with the two legs of
+ * the transferor (the REFER's dialog and the one Replaces names, which must
+ * belong to the same user) are bridged together (octo_bridge_join). The
+ * core hangs the transferor's legs up (BYE) once the transfer is done.
+ * Only a user's phone may transfer (sip_call_user not ""). The moved
+ * channels get the variable TRANSFERRER (the transferor's user).
+ * Answers: 202, then NOTIFY (Event: refer, message/sipfrag) "100 Trying"
+ * and the final "200 OK" or the failure (404 no such number, 486 a transfer
+ * under way, 487 a party hung up, 503 not bridged); or at once 400 (no,
+ * several or a bad Refer-To), 403 (outside a call, an unanswered call,
+ * not a user's phone, another user's call), 416 (not a sip/sips URI), 481
+ * (no such dialog, or Replaces names no call), 500 (CSeq out of order).
+ * The part of chan_sip.c's table. */
+int sip_refer_init(void);
+void sip_refer_fini(void);
 
 /* ================================================================ registrar, digest auth, bans
  * (sip_auth.c, sip_reg.c, sip_qualify.c, sip_security.c)

@@ -3,8 +3,9 @@
  * agent. An INVITE from a user is authenticated (407) and enters the
  * dialplan at the user's procedure; outgoing legs (Dial, originate) ring a
  * user's registered contacts. BYE, CANCEL, re-INVITE (hold and resume,
- * passed to the bridged leg), in-dialog INFO (DTMF), RFC 4028 session
- * timers; media through sip_media.c (relayed natively between two SIP legs).
+ * queued as events that the core bridge passes to the other leg), in-dialog
+ * INFO (DTMF), RFC 4028 session timers; media through sip_media.c (relayed
+ * natively between two SIP legs). REFER is sip_refer.c's.
  *
  * DESIGN
  *  - Every call's SIP state (dialog, transactions, SDP) is touched on the
@@ -80,12 +81,16 @@ struct sip_call {
 	uint64_t sess_id, sess_ver;
 	enum sip_sdp_dir local_dir;
 	bool remote_hold;      /* the far end put us on hold */
+	bool local_hold;       /* we put the far end on hold (indicate HOLD) */
+	bool user_known;       /* `user` is authenticated or a registered contact's */
 	struct sip_call *peer; /* the natively bridged call (reference) */
 	bool answered_sent, hangup_done, cancelled;
 	unsigned se_secs; /* session timer interval, 0: none */
 	bool se_refresh;  /* we refresh */
 	uint64_t se_timer;
 	bool reinvite_pending;
+	bool want_pending;          /* a direction asked for while a re-INVITE was pending */
+	enum sip_sdp_dir want_dir;
 	uint64_t created_ms;
 };
 
@@ -105,6 +110,7 @@ static atomic_uint call_count;
 
 static void call_send_bye(struct sip_call *c);
 static void call_send_reinvite(struct sip_call *c, enum sip_sdp_dir dir);
+static void call_send_reinvite_later(struct sip_call *c);
 
 /* ---------------------------------------------------------------- objects */
 
@@ -301,6 +307,19 @@ static enum sip_sdp_dir call_answer_dir(enum sip_sdp_dir remote)
 	}
 }
 
+/* Our answer to a re-INVITE while we hold the far end: we keep not
+ * receiving (a session refresh must not take the hold back). */
+static enum sip_sdp_dir call_held_answer_dir(const struct sip_call *c, enum sip_sdp_dir remote)
+{
+	enum sip_sdp_dir d = call_answer_dir(remote);
+
+	if (!c->local_hold)
+		return d;
+	return d == SIP_DIR_SENDRECV ? SIP_DIR_SENDONLY
+	       : d == SIP_DIR_RECVONLY ? SIP_DIR_INACTIVE
+				       : d;
+}
+
 static int call_attach_sdp(struct sip_call *c, struct sip_msg *m, const struct sip_sdp *answer_to)
 {
 	char sdp[CALL_SDP_MAX];
@@ -391,7 +410,8 @@ static unsigned call_se_cb(void *data)
 		octo_obj_unref(c);
 		return 0;
 	}
-	call_send_reinvite(c, c->local_dir);
+	if (!c->reinvite_pending) /* else the pending offer refreshes the session */
+		call_send_reinvite(c, c->local_dir);
 	return c->se_secs * 500u; /* again at half the interval */
 }
 
@@ -549,6 +569,7 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 	}
 	octo_strlcpy(c->prefs, user->codecs, sizeof(c->prefs));
 	octo_strlcpy(c->user, user->extension, sizeof(c->user));
+	c->user_known = true;
 	c->ist = octo_obj_ref(txn);
 	c->invite = octo_obj_ref(req);
 	c->state = CALL_RINGING_IN;
@@ -727,9 +748,9 @@ static void call_on_reinvite(struct sip_txn *txn, struct sip_msg *req)
 		c->remote_hold = offer.dir == SIP_DIR_SENDONLY || offer.dir == SIP_DIR_INACTIVE;
 		/* RFC 3264 8: the version changes only when our SDP does (a
 		 * session refresh repeats the same offer and gets the same answer) */
-		if (c->local_dir != call_answer_dir(offer.dir))
+		if (c->local_dir != call_held_answer_dir(c, offer.dir))
 			c->sess_ver++;
-		c->local_dir = call_answer_dir(offer.dir);
+		c->local_dir = call_held_answer_dir(c, offer.dir);
 	}
 	r = sip_txn_response(txn, 200, NULL);
 	if (r) {
@@ -751,10 +772,8 @@ static void call_on_reinvite(struct sip_txn *txn, struct sip_msg *req)
 	if (c->chan && was_hold != c->remote_hold) {
 		octo_chan_step(c->chan, "SIP: the phone %s the call",
 			       c->remote_hold ? "holds" : "resumes");
-		/* hold and resume are passed to the bridged leg */
-		if (c->peer && c->peer->state == CALL_UP)
-			call_send_reinvite(c->peer,
-					   c->remote_hold ? SIP_DIR_SENDONLY : SIP_DIR_SENDRECV);
+		/* the core bridge passes it to the other leg, of any technology */
+		call_event(c, c->remote_hold ? OCTO_EV_HOLD : OCTO_EV_UNHOLD, 0, 0);
 	}
 	octo_obj_unref(c);
 }
@@ -927,6 +946,12 @@ static void call_reinv_resp(struct sip_txn *txn, struct sip_msg *resp, void *dat
 	if (resp->status < 200)
 		return;
 	c->reinvite_pending = false;
+	if (c->want_pending) {
+		/* hold or resume asked for meanwhile: send it now */
+		c->want_pending = false;
+		if (resp->status >= 300 || c->want_dir != c->local_dir)
+			call_send_reinvite_later(c);
+	}
 	if (resp->status >= 300 || resp->local || !c->have_dlg)
 		return;
 	inv = sip_txn_request(txn);
@@ -950,13 +975,36 @@ static void call_reinv_resp(struct sip_txn *txn, struct sip_msg *resp, void *dat
 static const struct sip_client_ops call_reinv_ops = { .response = call_reinv_resp,
 						      .end = call_txn_end };
 
+static void call_reinvite_later_run(void *data)
+{
+	struct sip_call *c = data;
+
+	if (!c->hangup_done)
+		call_send_reinvite(c, c->want_dir);
+	octo_obj_unref(c);
+}
+
+/* Sends the re-INVITE asked for while one was pending, once the current
+ * response callback (and its ACK) is done. */
+static void call_send_reinvite_later(struct sip_call *c)
+{
+	if (octo_loop_call(call_reinvite_later_run, octo_obj_ref(c)) != 0)
+		octo_obj_unref(c);
+}
+
 static void call_send_reinvite(struct sip_call *c, enum sip_sdp_dir dir)
 {
 	struct sip_msg *inv;
 	struct sip_txn *t;
 
-	if (!c->have_dlg || c->state != CALL_UP || c->reinvite_pending)
+	if (!c->have_dlg || c->state != CALL_UP)
 		return;
+	if (c->reinvite_pending) {
+		/* one offer at a time (RFC 3264): this one goes when that ends */
+		c->want_pending = true;
+		c->want_dir = dir;
+		return;
+	}
 	if (dir != c->local_dir)
 		c->sess_ver++;
 	c->local_dir = dir;
@@ -1181,6 +1229,8 @@ static void call_call_loop(void *data)
 		return;
 	}
 	octo_strlcpy(c->user, user, sizeof(c->user));
+	/* a registered contact of the user, not a bare URI someone dialled */
+	c->user_known = strncasecmp(j->dest, "sip:", 4) != 0;
 	users = call_users_get();
 	if (users) {
 		struct octo_user *u = *user ? users->find(user) : NULL;
@@ -1243,6 +1293,54 @@ static void call_call_loop(void *data)
 			       sip_addr_str(&c->target, a, sizeof(a)));
 	}
 	j->rc = 0;
+}
+
+/* ---------------------------------------------------------------- for other parts (transfers) */
+
+struct sip_call *sip_call_find_dialog(const char *call_id, const char *local_tag,
+				      const char *remote_tag)
+{
+	char key[SIP_KEY_MAX];
+	struct sip_call *c;
+
+	if (!call_table || !call_id || !local_tag || !remote_tag ||
+	    snprintf(key, sizeof(key), "%s|%s", call_id, local_tag) >= (int)sizeof(key))
+		return NULL;
+	c = octo_container_find(call_table, key);
+	if (c && (!c->have_dlg || !c->dlg.remote_tag || strcmp(c->dlg.remote_tag, remote_tag) ||
+		  c->hangup_done || c->state == CALL_ENDED)) {
+		octo_obj_unref(c);
+		c = NULL;
+	}
+	return c;
+}
+
+struct octo_channel *sip_call_channel(struct sip_call *c)
+{
+	return c->chan && !c->hangup_done ? octo_obj_ref(c->chan) : NULL;
+}
+
+const char *sip_call_user(const struct sip_call *c)
+{
+	return c->user_known ? c->user : "";
+}
+
+bool sip_call_is_up(const struct sip_call *c)
+{
+	return c->state == CALL_UP && !c->hangup_done;
+}
+
+struct sip_dialog *sip_call_dialog(struct sip_call *c)
+{
+	return c->have_dlg ? &c->dlg : NULL;
+}
+
+bool sip_call_remote_cseq(struct sip_call *c, uint32_t cseq)
+{
+	if (cseq <= c->dlg.remote_cseq)
+		return false;
+	c->dlg.remote_cseq = cseq;
+	return true;
 }
 
 /* ---------------------------------------------------------------- the technology */
@@ -1355,8 +1453,14 @@ static void call_indicate_loop(void *data)
 		if (c->state == CALL_RINGING_IN && c->ist)
 			sip_txn_respond(c->ist, 503, NULL), c->state = CALL_ENDED;
 		break;
-	case OCTO_EV_HOLD: call_send_reinvite(c, SIP_DIR_SENDONLY); break;
-	case OCTO_EV_UNHOLD: call_send_reinvite(c, SIP_DIR_SENDRECV); break;
+	case OCTO_EV_HOLD:
+		c->local_hold = true;
+		call_send_reinvite(c, SIP_DIR_SENDONLY);
+		break;
+	case OCTO_EV_UNHOLD:
+		c->local_hold = false;
+		call_send_reinvite(c, SIP_DIR_SENDRECV);
+		break;
 	default: j->rc = OCTO_EINVAL;
 	}
 }
