@@ -15,7 +15,14 @@
  *  - A call is a refcounted object. References: the channel's pvt (until
  *    hangup()), the call table (until the call ends), each client
  *    transaction's data (until its end callback), the media callbacks (via
- *    posted jobs). The media endpoint is freed with the call.
+ *    posted jobs). The media endpoint is freed when the call ends (hang-up,
+ *    BYE, CANCEL, final failure: call_media_release), not with the call's
+ *    last reference, which transactions keep for up to 32 s: at high call
+ *    rates that kept thousands of UDP sockets open.
+ *  - c->media changes only on the loop thread and under call_lock; the loop
+ *    reads it without the lock. Call threads (read_frame/write_frame) take
+ *    it under call_lock and count themselves in media_users while they use
+ *    it; when the call ends while one does, the last one frees it.
  *  - The call table is keyed "Call-ID|local tag", so requests within a
  *    dialog (To tag = our tag) and CANCEL (the INVITE's To tag) find it.
  *  - Events for the core (RINGING, ANSWER, HANGUP ...) are queued on the
@@ -72,6 +79,9 @@ struct sip_call {
 	bool have_dlg;
 	struct sip_addr target; /* outgoing: where the INVITE went */
 	struct sip_media *media;
+	struct sip_media *media_dead; /* released while media_users > 0 */
+	unsigned media_users;         /* call threads in sip_media_read/write */
+	bool media_gone;              /* released: the call ended */
 	char local_ip[64];
 	struct sip_sdp remote;
 	bool have_remote, late_offer;
@@ -125,8 +135,9 @@ static void call_destroy(void *obj)
 {
 	struct sip_call *c = obj;
 
-	if (c->media)
-		sip_media_free(c->media);
+	/* no call thread holds a reference any more: media_users is 0 */
+	sip_media_free(c->media);
+	sip_media_free(c->media_dead);
 	octo_obj_unref(c->ist);
 	octo_obj_unref(c->ict);
 	octo_obj_unref(c->reinv_ist);
@@ -385,18 +396,82 @@ static void call_media_digit(void *data, char digit)
 /* Media of a new call: the local IP towards `peer` and an RTP endpoint. */
 static int call_media_start(struct sip_call *c, const struct sip_addr *peer)
 {
+	struct sip_media *m;
 	unsigned port;
 
 	if (sip_transport_local(peer, c->local_ip, sizeof(c->local_ip), &port) != 0)
 		return OCTO_EFAIL;
-	c->media = sip_media_alloc(c->local_ip);
-	if (!c->media)
-		c->media = sip_media_alloc(strchr(c->local_ip, ':') ? "::" : "0.0.0.0");
-	if (!c->media)
+	m = sip_media_alloc(c->local_ip);
+	if (!m)
+		m = sip_media_alloc(strchr(c->local_ip, ':') ? "::" : "0.0.0.0");
+	if (!m)
 		return OCTO_EBUSY;
-	/* the callbacks borrow the call: the media is freed with it */
-	sip_media_set_callbacks(c->media, call_media_timeout, call_media_digit, c);
+	/* the callbacks borrow the call: the media is freed before its end */
+	sip_media_set_callbacks(m, call_media_timeout, call_media_digit, c);
+	pthread_mutex_lock(&call_lock);
+	c->media = m;
+	pthread_mutex_unlock(&call_lock);
 	return 0;
+}
+
+/* The call ended: frees its RTP endpoint now (sockets closed, relay and
+ * callbacks stopped), or -- when a call thread is inside sip_media_read/
+ * write on it -- leaves that to the last one (call_media_leave), which
+ * returns within a read slice. Loop thread. */
+static void call_media_release(struct sip_call *c)
+{
+	struct sip_media *m;
+
+	pthread_mutex_lock(&call_lock);
+	m = c->media;
+	c->media = NULL;
+	c->media_gone = true;
+	if (m && c->media_users) {
+		c->media_dead = m;
+		m = NULL;
+	}
+	pthread_mutex_unlock(&call_lock);
+	sip_media_free(m);
+}
+
+/* For a call thread: the call of `chan` (new reference, or NULL once it
+ * hung up) and in *m its media, counted in media_users (NULL: none, *rc
+ * says why). call_media_leave() ends the use. */
+static struct sip_call *call_media_enter(struct octo_channel *chan, struct sip_media **m,
+					 int *rc)
+{
+	struct sip_call *c;
+
+	*m = NULL;
+	*rc = OCTO_EHANGUP;
+	pthread_mutex_lock(&call_lock);
+	c = octo_chan_pvt(chan);
+	if (c) {
+		octo_obj_ref(c);
+		*m = c->media;
+		if (*m)
+			c->media_users++;
+		else if (!c->media_gone)
+			*rc = OCTO_EINVAL;
+	}
+	pthread_mutex_unlock(&call_lock);
+	return c;
+}
+
+static void call_media_leave(struct sip_call *c, struct sip_media *m)
+{
+	struct sip_media *dead = NULL;
+
+	if (m) {
+		pthread_mutex_lock(&call_lock);
+		if (--c->media_users == 0) {
+			dead = c->media_dead;
+			c->media_dead = NULL;
+		}
+		pthread_mutex_unlock(&call_lock);
+		sip_media_free(dead);
+	}
+	octo_obj_unref(c);
 }
 
 /* ---------------------------------------------------------------- session timers (RFC 4028) */
@@ -831,6 +906,7 @@ static void call_on_bye(struct sip_txn *txn, struct sip_msg *req)
 	c->state = CALL_ENDED;
 	call_se_stop(c);
 	call_unlink(c);
+	call_media_release(c);
 	octo_obj_unref(c);
 }
 
@@ -848,6 +924,7 @@ static void call_on_cancel(struct sip_txn *ist, struct sip_msg *cancel)
 		call_event(c, OCTO_EV_HANGUP, OCTO_CAUSE_NORMAL, 0);
 	}
 	call_unlink(c);
+	call_media_release(c);
 	octo_obj_unref(c);
 }
 
@@ -1137,6 +1214,7 @@ static void call_ict_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
 	/* a final failure */
 	c->state = CALL_ENDED;
 	call_unlink(c);
+	call_media_release(c);
 	if (!c->chan)
 		return;
 	octo_chan_step(c->chan, "SIP: %d %s", st,
@@ -1414,6 +1492,7 @@ static void call_hangup_loop(void *data)
 	call_se_stop(c);
 	if (c->state == CALL_ENDED)
 		call_unlink(c);
+	call_media_release(c);
 	octo_obj_unref(c->chan);
 	c->chan = NULL;
 }
@@ -1541,25 +1620,29 @@ static int call_tech_devices(const char *user, char (*dests)[OCTO_CHAN_DEST_MAX]
 
 static int call_tech_read_frame(struct octo_channel *chan, struct octo_frame *f, int timeout_ms)
 {
-	struct sip_call *c = call_of(chan);
+	struct sip_media *m;
 	int rc;
+	struct sip_call *c = call_media_enter(chan, &m, &rc);
 
 	if (!c)
 		return OCTO_EHANGUP;
-	rc = c->media ? sip_media_read(c->media, f, timeout_ms) : OCTO_EINVAL;
-	octo_obj_unref(c);
+	if (m)
+		rc = sip_media_read(m, f, timeout_ms);
+	call_media_leave(c, m);
 	return rc;
 }
 
 static int call_tech_write_frame(struct octo_channel *chan, const struct octo_frame *f)
 {
-	struct sip_call *c = call_of(chan);
+	struct sip_media *m;
 	int rc;
+	struct sip_call *c = call_media_enter(chan, &m, &rc);
 
 	if (!c)
 		return OCTO_EHANGUP;
-	rc = c->media ? sip_media_write(c->media, f) : OCTO_EINVAL;
-	octo_obj_unref(c);
+	if (m)
+		rc = sip_media_write(m, f);
+	call_media_leave(c, m);
 	return rc;
 }
 
