@@ -17,16 +17,6 @@ call()
 	octo_rx test call cg "$1" "${2:-100}" | sed -n 's/^id: *//p'
 }
 
-ended()
-{
-	octo_rx calls show history | grep -q "^$1 "
-}
-
-steps_have()
-{
-	octo_rx call debug "$1" | grep -qF -- "$2"
-}
-
 # leg_of ID DEST: the id of the (first) leg the call placed to Test/DEST.
 leg_of()
 {
@@ -38,37 +28,6 @@ leg_of()
 member_of()
 {
 	octo_rx call debug "$1" | sed -n 's/^CALLGROUPMEMBER: *//p'
-}
-
-wait_end()
-{
-	if wait_until 10 ended "$2"; then
-		pass "$1"
-	else
-		fail "$1" "call $2 still up after 10 s"
-		octo_rx call debug "$2" | tail -n 20 | sed 's/^/  | /'
-	fi
-}
-
-wait_step()
-{
-	if wait_until 10 steps_have "$2" "$3"; then
-		pass "$1"
-	else
-		fail "$1" "no step \"$3\" in call $2"
-		octo_rx call debug "$2" | tail -n 25 | sed 's/^/  | /'
-	fi
-}
-
-# check_debug NAME ID REGEX: the output of "call debug ID" matches REGEX.
-check_debug()
-{
-	if octo_rx call debug "$2" | grep -qE -- "$3"; then
-		pass "$1"
-	else
-		fail "$1" "call debug $2 does not match /$3/"
-		octo_rx call debug "$2" | tail -n 25 | sed 's/^/  | /'
-	fi
 }
 
 # check_no_debug NAME ID TEXT: "call debug ID" does not have TEXT.

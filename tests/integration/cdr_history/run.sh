@@ -77,11 +77,6 @@ no_active_calls()
 	! octo_rx calls show active | grep -q 'Test/'
 }
 
-steps_have()
-{
-	octo_rx call debug "$1" | grep -qF -- "$2"
-}
-
 # wait_calls_end NAME: every call ended and its CDRs are written.
 wait_calls_end()
 {

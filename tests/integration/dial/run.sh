@@ -15,22 +15,10 @@ call()
 	octo_rx test call "${3:-dial}" "$1" "${2:-100}" | sed -n 's/^id: *//p'
 }
 
-# ended ID: the call is in the history.
-ended()
-{
-	octo_rx calls show history | grep -q "^$1 "
-}
-
 # live_has TEXT: "calls show active" shows TEXT.
 live_has()
 {
 	octo_rx calls show active | grep -qF -- "$1"
-}
-
-# steps_have ID TEXT: the call's step log (live or ended) has TEXT.
-steps_have()
-{
-	octo_rx call debug "$1" | grep -qF -- "$2"
 }
 
 # leg_of ID DEST: the id of the leg the call placed to Test/DEST.
@@ -38,39 +26,6 @@ leg_of()
 {
 	octo_rx call debug "$1" |
 		sed -n "s|.*calling Test/$2: [^ ]* (\([0-9.]*\)).*|\1|p" | head -n 1
-}
-
-# wait_end NAME ID: passes when the call ends within 10 s.
-wait_end()
-{
-	if wait_until 10 ended "$2"; then
-		pass "$1"
-	else
-		fail "$1" "call $2 still up after 10 s"
-		octo_rx call debug "$2" | tail -n 20 | sed 's/^/  | /'
-	fi
-}
-
-# wait_step NAME ID TEXT: passes when the call's step log gets TEXT within 10 s.
-wait_step()
-{
-	if wait_until 10 steps_have "$2" "$3"; then
-		pass "$1"
-	else
-		fail "$1" "no step \"$3\" in call $2"
-		octo_rx call debug "$2" | tail -n 25 | sed 's/^/  | /'
-	fi
-}
-
-# check_debug NAME ID REGEX: the output of "call debug ID" matches REGEX.
-check_debug()
-{
-	if octo_rx call debug "$2" | grep -qE -- "$3"; then
-		pass "$1"
-	else
-		fail "$1" "call debug $2 does not match /$3/"
-		octo_rx call debug "$2" | tail -n 25 | sed 's/^/  | /'
-	fi
 }
 
 # check_no_refs MODULE...: no use reference left on the modules (calls over).

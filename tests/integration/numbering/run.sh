@@ -25,22 +25,6 @@ call()
 	octo_rx test call "$1" "$2" "$3" | sed -n 's/^id: *//p'
 }
 
-ended()
-{
-	octo_rx calls show history | grep -q "^$1 "
-}
-
-# wait_end NAME ID: passes when the call ends within 10 s.
-wait_end()
-{
-	if wait_until 10 ended "$2"; then
-		pass "$1"
-	else
-		fail "$1" "call $2 still up after 10 s"
-		octo_rx call debug "$2" | tail -n 20 | sed 's/^/  | /'
-	fi
-}
-
 # no_debug NAME ID TEXT: "call debug ID" does not contain TEXT.
 no_debug()
 {

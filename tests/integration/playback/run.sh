@@ -43,11 +43,6 @@ call()
 	octo_rx test call "$@" | sed -n 's/^id: *//p'
 }
 
-ended()
-{
-	octo_rx calls show history | grep -q "^$1 "
-}
-
 # wait_end NAME ID [SECONDS]: passes when the call ends in time (default 20 s).
 wait_end()
 {
