@@ -1,0 +1,1 @@
+# mk/features.mk - build rules for the features part (included by Makefile.am).

@@ -1,0 +1,1 @@
+# mk/gateways.mk - build rules for the gateways part (included by Makefile.am).

@@ -1,0 +1,1 @@
+# mk/pgsql.mk - build rules for the pgsql part (included by Makefile.am).

@@ -1,0 +1,1 @@
+# mk/voicemail.mk - build rules for the voicemail part (included by Makefile.am).
