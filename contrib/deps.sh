@@ -12,6 +12,7 @@ OCTO_DEPS_RUN=(
 	autoconf automake libtool libtool-bin pkg-config make gcc libc6-dev
 	libosip2-dev libortp-dev libxml2-dev libsqlite3-dev libcurl4-openssl-dev
 	libssl-dev libedit-dev libltdl-dev sqlite3
+	libpq-dev # res_cdr_pgsql (CDRs to PostgreSQL; optional for configure)
 	espeak-ng sox tzdata
 )
 
@@ -25,6 +26,7 @@ OCTO_DEPS_TEST=(
 	"${OCTO_DEPS_RUN[@]}"
 	clang libclang-rt-14-dev valgrind sip-tester baresip-core iproute2 procps tmux openssl
 	python3-aiosmtpd # the SMTP server of tests/integration/smtp
+	postgresql # initdb/pg_ctl/psql for tests/integration/cdr_pgsql
 )
 
 # Prints the packages of the arguments that are not installed, one a line.

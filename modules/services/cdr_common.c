@@ -19,7 +19,7 @@
 
 /* ---------------------------------------------------------------- cdr.conf */
 
-static const char *const cdr_known_backends[] = { "sqlite", "csv", NULL };
+static const char *const cdr_known_backends[] = { "sqlite", "csv", "pgsql", NULL };
 
 static const struct octo_cfg_opt cdr_general_opts[] = {
 	OCTO_CFG_LIST("backends", struct cdr_general_cfg, backends, "sqlite", 0),
@@ -44,8 +44,53 @@ static const struct octo_cfg_opt cdr_csv_opts[] = {
 	OCTO_CFG_END
 };
 
-/* res_cdr_csv reads only these keys of [general]; res_cdr_sqlite reports
- * the others (and typos) so that a warning is not printed twice. */
+/* An SQL name for [pgsql] table: it goes into statements as it is, so only
+ * lower-case letters, digits and '_' (no quoting needed), and short enough
+ * for "<table>_schema" to fit PostgreSQL's 63 bytes. */
+static const char *cdr_pgsql_table_set(void *field, const char *value)
+{
+	char **out = field;
+	size_t len = strlen(value);
+
+	if (!len || len > 48 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_") != len ||
+	    (value[0] >= '0' && value[0] <= '9'))
+		return "is not a table name (a-z, 0-9 and _, not starting with a digit, "
+		       "at most 48)";
+	free(*out);
+	*out = octo_strdup(value);
+	return NULL;
+}
+
+static void cdr_pgsql_table_free(void *field)
+{
+	char **p = field;
+
+	free(*p);
+	*p = NULL;
+}
+
+static const struct octo_cfg_opt cdr_pgsql_opts[] = {
+	OCTO_CFG_STR("conninfo", struct cdr_pgsql_cfg, conninfo, "", 0),
+	OCTO_CFG_STR("host", struct cdr_pgsql_cfg, host, "", 0),
+	OCTO_CFG_UINT("port", struct cdr_pgsql_cfg, port, "0", 0, 65535),
+	OCTO_CFG_STR("dbname", struct cdr_pgsql_cfg, dbname, "", 0),
+	OCTO_CFG_STR("user", struct cdr_pgsql_cfg, user, "", 0),
+	OCTO_CFG_STR("password", struct cdr_pgsql_cfg, password, "", 0),
+	OCTO_CFG_CUSTOM("table", struct cdr_pgsql_cfg, table, "cdr", cdr_pgsql_table_set,
+			cdr_pgsql_table_free),
+	OCTO_CFG_STR("spool", struct cdr_pgsql_cfg, spool, "cdr_pgsql.spool", 0),
+	OCTO_CFG_UINT("batch", struct cdr_pgsql_cfg, batch, "100", 1, 10000),
+	OCTO_CFG_DURATION_MS("flush_interval", struct cdr_pgsql_cfg, flush_interval, "200ms", 0,
+			     60000),
+	OCTO_CFG_DURATION_MS("reconnect_interval", struct cdr_pgsql_cfg, reconnect_interval,
+			     "5s", 100, 600000),
+	OCTO_CFG_DURATION("connect_timeout", struct cdr_pgsql_cfg, connect_timeout, "5s", 1, 60),
+	OCTO_CFG_END
+};
+
+/* res_cdr_csv and res_cdr_pgsql read only these keys of [general];
+ * res_cdr_sqlite reports the others (and typos) so that a warning is not
+ * printed twice. */
 static bool cdr_csv_scope_ignore(const char *key)
 {
 	return strcmp(key, "backends") && strcmp(key, "max_queue");
@@ -86,7 +131,7 @@ int cdr_conf_load(const char *dir, enum cdr_conf_scope scope, struct cdr_conf *c
 		  struct octo_diags *diags)
 {
 	size_t errors_before = diags->errors;
-	const struct octo_cfg_section *general, *sqlite, *csv;
+	const struct octo_cfg_section *general, *sqlite, *csv, *pgsql;
 	struct octo_cfg *cfg = octo_cfg_load(dir, CDR_CONF_FILE, true, diags);
 	const char *file;
 	int line;
@@ -96,6 +141,9 @@ int cdr_conf_load(const char *dir, enum cdr_conf_scope scope, struct cdr_conf *c
 	general = octo_cfg_section(cfg, "general");
 	sqlite = octo_cfg_section(cfg, "sqlite");
 	csv = octo_cfg_section(cfg, "csv");
+	pgsql = octo_cfg_section(cfg, "pgsql");
+	if (pgsql && pgsql->is_template)
+		pgsql = NULL;
 	if (general && general->is_template)
 		general = NULL;
 	if (sqlite && sqlite->is_template)
@@ -104,10 +152,20 @@ int cdr_conf_load(const char *dir, enum cdr_conf_scope scope, struct cdr_conf *c
 		csv = NULL;
 
 	octo_cfg_bind(general, cdr_general_opts, &conf->general,
-		      scope == CDR_CONF_CSV ? cdr_csv_scope_ignore : NULL, diags);
-	octo_cfg_bind(csv, cdr_csv_opts, &conf->csv, NULL, diags);
-	if (conf->csv.file)
-		cdr_conf_check_file(csv, conf->csv.file, diags);
+		      scope != CDR_CONF_ALL ? cdr_csv_scope_ignore : NULL, diags);
+	if (scope != CDR_CONF_PGSQL) {
+		octo_cfg_bind(csv, cdr_csv_opts, &conf->csv, NULL, diags);
+		if (conf->csv.file)
+			cdr_conf_check_file(csv, conf->csv.file, diags);
+	}
+	if (scope != CDR_CONF_CSV) {
+		octo_cfg_bind(pgsql, cdr_pgsql_opts, &conf->pgsql, NULL, diags);
+		if (conf->pgsql.spool && !*conf->pgsql.spool) {
+			cdr_conf_where(pgsql, "spool", &file, &line);
+			octo_diags_add(diags, OCTO_DIAG_ERROR, file, line,
+				       "[pgsql] spool: a file name is needed");
+		}
+	}
 	if (scope == CDR_CONF_ALL) {
 		octo_cfg_bind(sqlite, cdr_sqlite_opts, &conf->sqlite, NULL, diags);
 		if (conf->sqlite.file)
@@ -121,7 +179,7 @@ int cdr_conf_load(const char *dir, enum cdr_conf_scope scope, struct cdr_conf *c
 		if (!cdr_known_backend(name))
 			octo_diags_add(diags, OCTO_DIAG_ERROR, file, line,
 				       "[general] backends: \"%.64s\" is not a CDR backend "
-				       "(sqlite, csv)", name);
+				       "(sqlite, csv, pgsql)", name);
 	}
 	if (scope == CDR_CONF_ALL) {
 		if (!conf->general.backends.count) {
@@ -137,10 +195,10 @@ int cdr_conf_load(const char *dir, enum cdr_conf_scope scope, struct cdr_conf *c
 		for (const struct octo_cfg_section *s = octo_cfg_first(cfg); s;
 		     s = octo_cfg_next(s)) {
 			if (strcmp(s->name, "general") && strcmp(s->name, "sqlite") &&
-			    strcmp(s->name, "csv"))
+			    strcmp(s->name, "csv") && strcmp(s->name, "pgsql"))
 				octo_diags_add(diags, OCTO_DIAG_WARNING, s->file, s->line,
 					       "unknown section [%.64s] (cdr.conf has [general], "
-					       "[sqlite] and [csv])", s->name);
+					       "[sqlite], [csv] and [pgsql])", s->name);
 		}
 	}
 	octo_cfg_free(cfg);
@@ -156,6 +214,7 @@ void cdr_conf_free(struct cdr_conf *conf)
 	octo_cfg_unbind(cdr_general_opts, &conf->general);
 	octo_cfg_unbind(cdr_sqlite_opts, &conf->sqlite);
 	octo_cfg_unbind(cdr_csv_opts, &conf->csv);
+	octo_cfg_unbind(cdr_pgsql_opts, &conf->pgsql);
 	memset(conf, 0, sizeof(*conf));
 }
 

@@ -1,7 +1,8 @@
 /*
  * cdr_common.h - code shared by the CDR backend modules (res_cdr_sqlite,
- * res_cdr_csv): reading cdr.conf, times, CSV lines, filters, and the spool.
- * The file is compiled into each module; it is not part of the core's API.
+ * res_cdr_csv, res_cdr_pgsql): reading cdr.conf, times, CSV lines, filters,
+ * and the spool. The file is compiled into each module; it is not part of
+ * the core's API.
  *
  * THE SPOOL
  * A backend's post() runs on the thread that hung a channel up, so it must
@@ -53,15 +54,31 @@ struct cdr_csv_cfg {
 	unsigned flush_interval;
 };
 
+/* [pgsql]: res_cdr_pgsql. The connection pieces override those of conninfo;
+ * "" (0 for port) leaves a piece to conninfo or libpq's defaults. */
+struct cdr_pgsql_cfg {
+	char *conninfo;                 /* a libpq connection string or URI */
+	char *host, *dbname, *user, *password;
+	unsigned port;                  /* 0: libpq's default */
+	char *table;                    /* an SQL name: [a-z_][a-z0-9_]*, at most 48 */
+	char *spool;                    /* relative: in the data folder */
+	unsigned batch;
+	unsigned flush_interval;        /* ms */
+	unsigned reconnect_interval;    /* ms */
+	unsigned connect_timeout;       /* seconds */
+};
+
 struct cdr_conf {
 	struct cdr_general_cfg general;
 	struct cdr_sqlite_cfg sqlite;
 	struct cdr_csv_cfg csv;
+	struct cdr_pgsql_cfg pgsql;
 };
 
 enum cdr_conf_scope {
 	CDR_CONF_ALL,   /* every section checked: res_cdr_sqlite, octo -t */
 	CDR_CONF_CSV,   /* [general] backends and [csv] only: res_cdr_csv */
+	CDR_CONF_PGSQL, /* [general] backends and [pgsql] only: res_cdr_pgsql */
 };
 
 /* Loads CONFIG_DIR/cdr.conf (optional: a missing file gives the defaults)

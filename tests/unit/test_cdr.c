@@ -145,7 +145,7 @@ OCTO_TEST(conf_errors_have_file_and_line)
 				    msgs, sizeof(msgs)),
 			  OCTO_ECONFIG);
 	OCTO_CHECK_STR_EQ(msgs, "cdr.conf:2: [general] backends: \"mysql\" is not a CDR backend "
-				"(sqlite, csv)");
+				"(sqlite, csv, pgsql)");
 
 	OCTO_CHECK_INT_EQ(test_load("[general]\nbackends = csv\ncli_backend = sqlite\n",
 				    CDR_CONF_ALL, &conf, msgs, sizeof(msgs)),
@@ -176,12 +176,12 @@ OCTO_TEST(conf_warnings)
 	struct cdr_conf conf;
 	char msgs[2048];
 
-	OCTO_CHECK_INT_EQ(test_load("[general]\nbackends =\n[pgsql]\nhost = db\n", CDR_CONF_ALL,
+	OCTO_CHECK_INT_EQ(test_load("[general]\nbackends =\n[mysql]\nhost = db\n", CDR_CONF_ALL,
 				    &conf, msgs, sizeof(msgs)),
 			  0);
 	OCTO_CHECK_STR_EQ(msgs, "cdr.conf:2: [general] backends: none enabled, calls leave no "
-				"CDR|cdr.conf:3: unknown section [pgsql] (cdr.conf has [general], "
-				"[sqlite] and [csv])");
+				"CDR|cdr.conf:3: unknown section [mysql] (cdr.conf has [general], "
+				"[sqlite], [csv] and [pgsql])");
 	cdr_conf_free(&conf);
 
 	OCTO_CHECK_INT_EQ(test_load("[general]\nbackend = csv\n", CDR_CONF_ALL, &conf, msgs,

@@ -25,7 +25,7 @@ mkdir -p "$OCTO_TMP/broken"
 cp -R "$OCTO_CONF/." "$OCTO_TMP/broken/"
 printf '[general]\nbackends = sqlite, mysql\n' >"$OCTO_TMP/broken/cdr.conf"
 check_output "octo -t names cdr.conf:line" \
-	'cdr.conf:2: [general] backends: "mysql" is not a CDR backend (sqlite, csv)' \
+	'cdr.conf:2: [general] backends: "mysql" is not a CDR backend (sqlite, csv, pgsql)' \
 	bash -c "'$OCTO_BIN' -t -C '$OCTO_TMP/broken' -M '$(octo_build_modules)' 2>&1; true"
 
 octo_start || exit 1
