@@ -388,7 +388,24 @@ struct octo_dial {
 	bool ran;
 	struct octo_channel *handed;   /* the answered leg given to the caller of run */
 	bool quiet;                    /* octo_dial_quiet: no indications to the caller */
+	/* pickup (octo_dial_pickup): listed in dials_running while run waits */
+	struct octo_dial *next_running;
+	struct octo_waitset *ws;       /* run's wait set, while listed */
+	struct dial_pickup *pickup;    /* a request posted, under dials_lock */
 };
+
+/* A pickup request, on the stack of the picker's thread. */
+struct dial_pickup {
+	struct octo_channel *leg;      /* the ringing leg to take over (borrowed) */
+	struct octo_channel *picker;   /* borrowed; run takes its own reference */
+	int result;                    /* 1 while pending, then 0 or OCTO_E* */
+};
+
+/* The dial sets waiting in octo_dial_run, for pickups. Lock order:
+ * dials_lock -> wait set. */
+static pthread_mutex_t dials_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dials_cond = PTHREAD_COND_INITIALIZER;
+static struct octo_dial *dials_running;
 
 static void dial_step(struct octo_dial *d, const char *fmt, ...) OCTO_PRINTF(2, 3);
 static void dial_step(struct octo_dial *d, const char *fmt, ...)
@@ -572,6 +589,96 @@ static bool dial_leg_event(struct octo_dial *d, struct octo_waitset *ws, struct 
 	}
 }
 
+/* ---------------------------------------------------------------- pickup */
+
+static void dial_list(struct octo_dial *d, struct octo_waitset *ws)
+{
+	pthread_mutex_lock(&dials_lock);
+	d->ws = ws;
+	d->next_running = dials_running;
+	dials_running = d;
+	pthread_mutex_unlock(&dials_lock);
+}
+
+/* Takes d out of the list; a pickup still posted fails. */
+static void dial_unlist(struct octo_dial *d)
+{
+	pthread_mutex_lock(&dials_lock);
+	for (struct octo_dial **pp = &dials_running; *pp; pp = &(*pp)->next_running) {
+		if (*pp == d) {
+			*pp = d->next_running;
+			break;
+		}
+	}
+	d->ws = NULL;
+	if (d->pickup) {
+		d->pickup->result = OCTO_ENOTFOUND;
+		d->pickup = NULL;
+		pthread_cond_broadcast(&dials_cond);
+	}
+	pthread_mutex_unlock(&dials_lock);
+}
+
+/* On run's thread: a pickup posted for a leg still ringing? Returns the
+ * picker (a new reference, and the leg's in *leg) when it is taken. */
+static struct octo_channel *dial_take_pickup(struct octo_dial *d, struct octo_channel **leg)
+{
+	struct octo_channel *picker = NULL;
+	struct dial_pickup *req;
+
+	pthread_mutex_lock(&dials_lock);
+	req = d->pickup;
+	if (req) {
+		d->pickup = NULL;
+		if (dial_find_leg(d, req->leg) && !octo_chan_is_hungup(req->picker)) {
+			picker = octo_obj_ref(req->picker);
+			*leg = octo_obj_ref(req->leg);
+			req->result = 0;
+		} else {
+			req->result = OCTO_ENOTFOUND;
+		}
+		pthread_cond_broadcast(&dials_cond);
+	}
+	pthread_mutex_unlock(&dials_lock);
+	return picker;
+}
+
+int octo_dial_pickup(struct octo_channel *leg, struct octo_channel *picker)
+{
+	struct dial_pickup req = { .leg = leg, .picker = picker, .result = 1 };
+	int rc = OCTO_ENOTFOUND;
+
+	if (!leg || !picker || leg == picker)
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&dials_lock);
+	for (struct octo_dial *d = dials_running; d; d = d->next_running) {
+		bool mine = false;
+
+		/* the legs array does not change while run waits; only their
+		 * pending flags do, and run checks those itself */
+		for (size_t i = 0; i < d->count && !mine; i++)
+			mine = d->legs[i].chan == leg;
+		if (!mine)
+			continue;
+		if (d->caller == picker) {
+			rc = OCTO_EINVAL;
+			break;
+		}
+		if (d->pickup) {
+			rc = OCTO_EBUSY;
+			break;
+		}
+		d->pickup = &req;
+		ws_kick(d->ws);
+		while (req.result == 1)
+			pthread_cond_wait(&dials_cond, &dials_lock);
+		rc = req.result;
+		break;
+	}
+	pthread_mutex_unlock(&dials_lock);
+	return rc;
+}
+
 enum octo_dial_status octo_dial_run(struct octo_dial *d, int timeout_ms,
 				    struct octo_channel **answered)
 {
@@ -579,6 +686,7 @@ enum octo_dial_status octo_dial_run(struct octo_dial *d, int timeout_ms,
 	struct dial_leg *winner = NULL;
 	enum octo_dial_status result = OCTO_DIAL_CHANUNAVAIL;
 	bool told_ringing = false, told_progress = false, cancelled = false, timed_out = false;
+	struct octo_channel *picked = NULL, *picked_leg = NULL;
 	uint64_t start = ws_mono_ms();
 	size_t pending = 0;
 	char why[160];
@@ -608,6 +716,7 @@ enum octo_dial_status octo_dial_run(struct octo_dial *d, int timeout_ms,
 	if (pending)
 		dial_step(d, "ringing %zu leg%s%s", pending, pending == 1 ? "" : "s",
 			  timeout_ms > 0 ? "" : " (no time limit)");
+	dial_list(d, ws);
 
 	while (pending && !winner) {
 		struct octo_channel *chan;
@@ -625,6 +734,9 @@ enum octo_dial_status octo_dial_run(struct octo_dial *d, int timeout_ms,
 			wait_ms = (int)((uint64_t)timeout_ms - spent);
 		}
 		rc = octo_waitset_wait(ws, wait_ms, &chan, &ev);
+		picked = dial_take_pickup(d, &picked_leg);
+		if (picked)
+			break;
 		if (rc == 0)
 			continue;
 		if (chan == d->caller) {
@@ -648,7 +760,24 @@ enum octo_dial_status octo_dial_run(struct octo_dial *d, int timeout_ms,
 			pending--;
 	}
 
-	if (winner) {
+	dial_unlist(d);
+	if (picked) {
+		dial_step(d, "%s picks up the call ringing %s after %.1f s", octo_chan_name(picked),
+			  octo_chan_name(picked_leg), (double)(ws_mono_ms() - start) / 1000.0);
+		snprintf(why, sizeof(why), "cancelled: picked up by %s", octo_chan_name(picked));
+		for (size_t i = 0; i < d->count; i++)
+			if (d->legs[i].pending)
+				octo_chan_var_set(d->legs[i].chan, "ANSWERED_ELSEWHERE", "1");
+		dial_end_all(d, ws, OCTO_DIAL_CANCEL, OCTO_CAUSE_NORMAL, why);
+		octo_chan_step(picked, "picked up the call of %s", octo_chan_name(picked_leg));
+		octo_obj_unref(picked_leg);
+		d->handed = picked;
+		if (answered)
+			*answered = picked;
+		else
+			octo_obj_unref(picked);
+		result = OCTO_DIAL_ANSWER;
+	} else if (winner) {
 		winner->pending = false;
 		winner->status = OCTO_DIAL_ANSWER;
 		octo_waitset_remove(ws, winner->chan);

@@ -252,6 +252,25 @@ bool octo_user_in_call(const char *ext, struct octo_channel *except);
  * turn and has indicated RINGING once itself. Before octo_dial_run. */
 void octo_dial_quiet(struct octo_dial *d);
 
+/* ---------------------------------------------------------------- pickup */
+
+/* Call pickup: `picker` takes over `leg`, an outgoing leg that rings in a
+ * dial set waiting in octo_dial_run (Dial, CallGroup ...). That run ends as
+ * if picker had answered: every leg still ringing, `leg` included, is hung
+ * up (NORMAL_CLEARING, ANSWERED_ELSEWHERE=1, "picked up by ..." in the step
+ * logs), and *answered gets a new reference to picker, so the application
+ * that dialled answers its caller and bridges it with picker as it would
+ * with an answered leg. picker should be answered already. From the moment
+ * this returns 0, picker belongs to that bridge: the picker's own thread
+ * must no longer read its events or frames, only wait until it has hung up
+ * (octo_chan_watch + octo_chan_is_hungup). Blocks the calling thread until
+ * the dial's thread has taken or refused the request (it wakes at once).
+ * Returns 0, OCTO_ENOTFOUND (leg is in no waiting dial set, or no longer
+ * rings: it answered or ended, or the dial ended), OCTO_EBUSY (another
+ * pickup of that dial is under way), OCTO_EINVAL (NULL, the same channel,
+ * or picker is the dial's own caller). Any thread except the dial's. */
+int octo_dial_pickup(struct octo_channel *leg, struct octo_channel *picker);
+
 /* ---------------------------------------------------------------- transfers
  * Moving channels out of running bridges (octo_bridge_ex), e.g. for SIP
  * REFER. These functions only check and post the request, then wake the

@@ -58,6 +58,13 @@ struct octo_user {
 	unsigned call_timeout;     /* seconds a call rings before "no answer" */
 	/* ---- appended ---- */
 	bool missed_call_email;    /* e-mail `email` about each missed call (res_cdr_sqlite) */
+	/* ---- appended (service version 2) ---- */
+	/* Presence as the user set it: "available", "dnd" (then dnd is true) or
+	 * "away" (presence only: calls ring as usual). */
+	const char *status;
+	/* True when runtime overrides (feature codes, `user set`) changed any of
+	 * dnd, status, call_waiting or the forwards of this snapshot. */
+	bool overridden;
 };
 
 struct octo_users_api {
@@ -67,7 +74,31 @@ struct octo_users_api {
 	 * list_free. Returns the count. */
 	size_t (*list)(struct octo_user ***users);
 	void (*list_free)(struct octo_user **users, size_t count);
+	/* ---- version 2: runtime overrides ----
+	 * Call features a user changes at run time (feature codes from a phone,
+	 * `user set` in the CLI). They live in the SQLite store, survive a
+	 * restart and a reload, and override users.conf: find() and list()
+	 * return the merged view. Keys and values:
+	 *   status              available | dnd | away
+	 *   call_waiting        on | off
+	 *   forward_all, forward_busy, forward_noanswer   on | off (on uses the
+	 *                       *_to destination, else the one of users.conf)
+	 *   forward_all_to, forward_busy_to, forward_noanswer_to   a number
+	 *                       (digits, * and #, optionally starting with +) or
+	 *                       VOICEMAIL
+	 * `by` says who set it ("feature code 60*1", "cli"); may be NULL.
+	 * set_override returns 0, OCTO_ENOTFOUND (no such user), OCTO_EINVAL (bad
+	 * key or value) or a store error (the running value then stays).
+	 * clear_override drops one key, or every key of the user when `key` is
+	 * NULL (back to users.conf); 0, OCTO_ENOTFOUND (nothing was set),
+	 * OCTO_EINVAL or a store error. Both do disk I/O: call threads and CLI
+	 * workers only, never the event loop. */
+	int (*set_override)(const char *extension, const char *key, const char *value,
+			    const char *by);
+	int (*clear_override)(const char *extension, const char *key);
 };
+
+#define OCTO_USERS_SERVICE_VERSION 2
 
 const char *octo_license_name(enum octo_license lic);
 

@@ -5,6 +5,8 @@
  *
  *   user show [<extension>]          the users, or all about one user
  *   user passwd generate <extension> a strong SIP password and its config line
+ *   user set <extension> ...         call features changed at run time
+ *   user clear <extension> [<key>]   back to users.conf
  *   core show licenses               license profiles assigned and bought
  *
  * License counts bought come from octo.conf [licenses] (`UC-Essential = 10`).
@@ -22,6 +24,10 @@
  *    swapped in, under users_lock (a rwlock guarding only the pointer);
  *    readers take what they need (a user reference, or the set) under the
  *    read lock and work without it.
+ *  - Call features a user changes at run time (feature codes, `user set`)
+ *    are overrides kept in the store and in memory (users_ovs); find() and
+ *    list() hand out a merged snapshot built per call (the users.conf one
+ *    when the user has none), so callers see one consistent view.
  *  - Reload and check share one builder; check (octo -t) runs without the
  *    dialplan, so only the running daemon warns about unknown procedures.
  */
@@ -30,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -42,6 +49,7 @@
 #include "octo/obj.h"
 #include "octo/pattern.h"
 #include "octo/registry.h"
+#include "octo/store.h"
 #include "octo/users.h"
 
 #define USERS_FILE "users.conf"
@@ -76,6 +84,7 @@ struct users_cfg {
 	unsigned call_timeout;
 	bool weak_password_ok;
 	bool missed_call_email;
+	const char *status; /* not an option: set for merged snapshots (overrides) */
 };
 
 /* One user: the public part first, so a struct octo_user pointer is the
@@ -96,6 +105,7 @@ struct users_set {
 	unsigned assigned[OCTO_LIC_COUNT];
 	unsigned bought[OCTO_LIC_COUNT];
 	bool counted; /* octo.conf has a [licenses] section */
+	unsigned default_timeout; /* features.conf [general] internal_call_timeout */
 };
 
 static pthread_rwlock_t users_lock = PTHREAD_RWLOCK_INITIALIZER;
@@ -307,8 +317,9 @@ static size_t users_len(const char *s)
 
 /* One allocation with everything; NULL on out of memory. */
 static struct users_user *users_user_new(const char *ext, const struct users_cfg *c,
-					 const struct octo_cfg_section *sec, bool weak)
+					 const char *file, int line, bool weak)
 {
+	const char *status = c->status ? c->status : c->dnd ? "dnd" : "available";
 	const char *strs[] = { ext,
 			       c->name,
 			       c->email,
@@ -322,7 +333,8 @@ static struct users_user *users_user_new(const char *ext, const struct users_cfg
 			       c->forward_all,
 			       c->forward_busy,
 			       c->forward_noanswer,
-			       sec->file };
+			       status,
+			       file };
 	size_t size = sizeof(struct users_user) + c->reject.count * sizeof(char *);
 	struct users_arena a;
 	struct users_user *u;
@@ -363,8 +375,10 @@ static struct users_user *users_user_new(const char *ext, const struct users_cfg
 	p->call_waiting = c->call_waiting;
 	p->call_timeout = c->call_timeout;
 	p->missed_call_email = c->missed_call_email;
-	u->file = users_put(&a, sec->file);
-	u->line = sec->line;
+	p->status = users_put(&a, status);
+	p->overridden = c->status != NULL;
+	u->file = users_put(&a, file);
+	u->line = line;
 	u->weak_password = weak;
 	return u;
 }
@@ -460,6 +474,28 @@ static void users_check_reject(const struct octo_cfg_section *sec, struct octo_d
 	}
 }
 
+/* True when the section or one of its templates sets `key`. */
+static bool users_has_key(const struct octo_cfg_section *sec, const char *key)
+{
+	return octo_cfg_var_find(sec, key) != NULL;
+}
+
+/* features.conf [general] internal_call_timeout: the call_timeout of users
+ * whose section does not set one (app_features checks and documents it). */
+static unsigned users_internal_timeout(const char *config_dir)
+{
+	struct octo_diags diags = { 0 };
+	struct octo_cfg *cfg = octo_cfg_load(config_dir, "features.conf", true, &diags);
+	const char *v = cfg ? octo_cfg_value(cfg, "general", "internal_call_timeout") : NULL;
+	unsigned long long secs = 30;
+
+	if (v && (octo_cfg_parse_duration(v, false, &secs) || secs < 5 || secs > 3600))
+		secs = 30;
+	octo_cfg_free(cfg);
+	octo_diags_free(&diags);
+	return (unsigned)secs;
+}
+
 /* Binds and checks one section; adds a user to `set` when it has no error. */
 static void users_add_section(struct users_set *set, const struct octo_cfg_section *sec,
 			      bool running, struct octo_diags *diags)
@@ -488,6 +524,8 @@ static void users_add_section(struct users_set *set, const struct octo_cfg_secti
 	}
 	octo_cfg_bind(sec, users_opts, &cfg, NULL, diags);
 	users_check_reject(sec, diags);
+	if (!users_has_key(sec, "call_timeout"))
+		cfg.call_timeout = set->default_timeout;
 
 	sv = octo_cfg_var_find(sec, "secret");
 	if (!cfg.secret || !cfg.secret[0]) {
@@ -543,7 +581,7 @@ static void users_add_section(struct users_set *set, const struct octo_cfg_secti
 				       "of user %s will fail until it is",
 				       sec->name, cfg.procedure, sec->name);
 		}
-		u = users_user_new(sec->name, &cfg, sec, weak);
+		u = users_user_new(sec->name, &cfg, sec->file, sec->line, weak);
 		if (!u || octo_container_link(set->by_ext, u)) {
 			octo_diags_add(diags, OCTO_DIAG_ERROR, sec->file, sec->line,
 				       "[%s] out of memory", sec->name);
@@ -688,6 +726,7 @@ static struct users_set *users_build(const char *config_dir, bool running, struc
 		octo_diags_add(diags, OCTO_DIAG_ERROR, USERS_FILE, 0, "out of memory");
 		return NULL;
 	}
+	set->default_timeout = users_internal_timeout(config_dir);
 	cfg = octo_cfg_load(config_dir, USERS_FILE, true, diags);
 	if (cfg) {
 		for (const struct octo_cfg_section *sec = octo_cfg_first(cfg); sec;
@@ -732,10 +771,327 @@ static struct users_set *users_get_set(void)
 	return set;
 }
 
+/* ---------------------------------------------------------------- runtime overrides
+ * Call features a user changes at run time (feature codes, `user set`). The
+ * store (table user_override) is the truth across restarts; a copy in memory
+ * (users_ovs, under users_ov_lock) serves find(), which may run on threads
+ * that must not wait for the disk. A write goes to the store first, then to
+ * the copy, so a failed write changes nothing.
+ */
+enum users_ov_key {
+	OV_STATUS,
+	OV_CALL_WAITING,
+	OV_FWD_ALL,
+	OV_FWD_BUSY,
+	OV_FWD_NOANSWER,
+	OV_FWD_ALL_TO,
+	OV_FWD_BUSY_TO,
+	OV_FWD_NOANSWER_TO,
+	OV_KEYS
+};
+
+static const char *const users_ov_names[OV_KEYS] = {
+	"status",       "call_waiting",   "forward_all",	 "forward_busy",
+	"forward_noanswer", "forward_all_to", "forward_busy_to", "forward_noanswer_to",
+};
+
+#define USERS_BY_MAX 64
+
+/* The overrides of one user. */
+struct users_ov {
+	struct users_ov *next;
+	char ext[USERS_EXT_MAX + 1];
+	bool has[OV_KEYS];
+	char value[OV_KEYS][USERS_FWD_MAX + 2];
+	char by[OV_KEYS][USERS_BY_MAX];
+	int64_t when[OV_KEYS]; /* epoch seconds */
+};
+
+static const char *const users_ov_schema[] = {
+	"CREATE TABLE user_override(ext TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, "
+	"set_by TEXT NOT NULL DEFAULT '', updated INTEGER NOT NULL, PRIMARY KEY(ext, key))",
+};
+
+static pthread_mutex_t users_ov_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct users_ov *users_ovs; /* guarded by users_ov_lock */
+static bool users_ov_ready;        /* the table exists */
+
+static int users_ov_key(const char *key)
+{
+	for (int i = 0; key && i < OV_KEYS; i++)
+		if (!strcmp(users_ov_names[i], key))
+			return i;
+	return -1;
+}
+
+/* Checks and normalises a value into out; false when it is not valid. */
+static bool users_ov_value(int key, const char *value, char *out, size_t size)
+{
+	if (!value)
+		return false;
+	switch (key) {
+	case OV_STATUS:
+		if (strcmp(value, "available") && strcmp(value, "dnd") && strcmp(value, "away"))
+			return false;
+		octo_strlcpy(out, value, size);
+		return true;
+	case OV_CALL_WAITING:
+	case OV_FWD_ALL:
+	case OV_FWD_BUSY:
+	case OV_FWD_NOANSWER:
+		if (!strcasecmp(value, "on") || !strcasecmp(value, "yes"))
+			octo_strlcpy(out, "on", size);
+		else if (!strcasecmp(value, "off") || !strcasecmp(value, "no"))
+			octo_strlcpy(out, "off", size);
+		else
+			return false;
+		return true;
+	default: {
+		char *tmp = NULL;
+
+		if (users_set_forward(&tmp, value)) {
+			free(tmp);
+			return false;
+		}
+		octo_strlcpy(out, tmp, size);
+		free(tmp);
+		return true;
+	}
+	}
+}
+
+/* Under users_ov_lock. */
+static struct users_ov *users_ov_find_locked(const char *ext)
+{
+	for (struct users_ov *o = users_ovs; o; o = o->next)
+		if (!strcmp(o->ext, ext))
+			return o;
+	return NULL;
+}
+
+/* Under users_ov_lock: the entry of ext, made when missing (NULL: no memory). */
+static struct users_ov *users_ov_get_locked(const char *ext)
+{
+	struct users_ov *o = users_ov_find_locked(ext);
+
+	if (o)
+		return o;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	octo_strlcpy(o->ext, ext, sizeof(o->ext));
+	o->next = users_ovs;
+	users_ovs = o;
+	return o;
+}
+
+static void users_ov_put_locked(const char *ext, int key, const char *value, const char *by,
+				int64_t when)
+{
+	struct users_ov *o = users_ov_get_locked(ext);
+
+	if (!o)
+		return;
+	o->has[key] = true;
+	octo_strlcpy(o->value[key], value, sizeof(o->value[key]));
+	octo_strlcpy(o->by[key], by ? by : "", sizeof(o->by[key]));
+	o->when[key] = when;
+}
+
+static void users_ov_free_all(void)
+{
+	pthread_mutex_lock(&users_ov_lock);
+	while (users_ovs) {
+		struct users_ov *o = users_ovs;
+
+		users_ovs = o->next;
+		free(o);
+	}
+	users_ov_ready = false;
+	pthread_mutex_unlock(&users_ov_lock);
+}
+
+static int users_ov_row(const struct octo_store_row *row, void *data)
+{
+	const char *ext = octo_store_row_text(row, 0), *key = octo_store_row_text(row, 1);
+	const char *value = octo_store_row_text(row, 2), *by = octo_store_row_text(row, 3);
+	char norm[USERS_FWD_MAX + 2];
+	int k = users_ov_key(key);
+
+	/* rows a newer or hand-edited database holds that we do not know are skipped */
+	if (k < 0 || !ext || !users_all_digits(ext, USERS_EXT_MAX) ||
+	    !users_ov_value(k, value, norm, sizeof(norm)))
+		return 0;
+	users_ov_put_locked(ext, k, norm, by, octo_store_row_int(row, 4));
+	return 0;
+}
+
+/* Creates the table and reads every override (load: main thread). */
+static void users_ov_load(void)
+{
+	if (!octo_store_is_open()) {
+		octo_log(OCTO_WARNING, "users: the store is not open: call features set from phones "
+			 "(feature codes) will not be kept");
+		return;
+	}
+	if (octo_store_migrate("res_users", users_ov_schema, OCTO_ARRAY_LEN(users_ov_schema)) < 0)
+		return;
+	pthread_mutex_lock(&users_ov_lock);
+	users_ov_ready = true;
+	octo_store_query("SELECT ext, key, value, set_by, updated FROM user_override",
+			 OCTO_STORE_NOARGS, users_ov_row, NULL);
+	pthread_mutex_unlock(&users_ov_lock);
+}
+
+static bool users_ov_is_ready(void)
+{
+	bool ready;
+
+	pthread_mutex_lock(&users_ov_lock);
+	ready = users_ov_ready;
+	pthread_mutex_unlock(&users_ov_lock);
+	return ready;
+}
+
+/* A copy of the overrides of ext; false when it has none. */
+static bool users_ov_copy(const char *ext, struct users_ov *out)
+{
+	struct users_ov *o;
+	bool found = false;
+
+	pthread_mutex_lock(&users_ov_lock);
+	o = users_ov_find_locked(ext);
+	for (int i = 0; o && i < OV_KEYS && !found; i++)
+		found = o->has[i];
+	if (found)
+		*out = *o;
+	pthread_mutex_unlock(&users_ov_lock);
+	return found;
+}
+
+/* The forward of one kind as the merged view has it. */
+static const char *users_ov_forward(const struct users_ov *o, int on_key, int to_key,
+				    const char *conf)
+{
+	bool on = o->has[on_key] ? !strcmp(o->value[on_key], "on") : *conf != '\0';
+
+	if (!on)
+		return "";
+	return o->has[to_key] ? o->value[to_key] : conf;
+}
+
+/* A new snapshot of `b` with the overrides applied, or a new reference on b
+ * itself when it has none (or on out of memory). */
+static struct users_user *users_merge(struct users_user *b)
+{
+	const struct octo_user *p = &b->pub;
+	struct users_cfg c = { 0 };
+	struct users_user *m;
+	struct users_ov o;
+
+	if (!users_ov_copy(p->extension, &o))
+		return octo_obj_ref(b);
+	c.name = (char *)p->name;
+	c.email = (char *)p->email;
+	c.mobile = (char *)p->mobile;
+	c.secret = (char *)p->secret;
+	c.procedure = (char *)p->procedure;
+	c.language = (char *)p->language;
+	c.license = (int)p->license;
+	c.acl_group = (char *)p->acl_group;
+	c.voicemail_pin = (char *)p->voicemail_pin;
+	c.codecs = (char *)p->codecs;
+	c.max_contacts = p->max_contacts;
+	c.reject_anonymous = p->reject_anonymous;
+	c.reject = p->reject;
+	c.call_timeout = p->call_timeout;
+	c.missed_call_email = p->missed_call_email;
+	c.status = o.has[OV_STATUS] ? o.value[OV_STATUS] : p->status;
+	c.dnd = o.has[OV_STATUS] ? !strcmp(o.value[OV_STATUS], "dnd") : p->dnd;
+	c.call_waiting = o.has[OV_CALL_WAITING] ? !strcmp(o.value[OV_CALL_WAITING], "on")
+						: p->call_waiting;
+	c.forward_all = (char *)users_ov_forward(&o, OV_FWD_ALL, OV_FWD_ALL_TO, p->forward_all);
+	c.forward_busy =
+		(char *)users_ov_forward(&o, OV_FWD_BUSY, OV_FWD_BUSY_TO, p->forward_busy);
+	c.forward_noanswer = (char *)users_ov_forward(&o, OV_FWD_NOANSWER, OV_FWD_NOANSWER_TO,
+						      p->forward_noanswer);
+	m = users_user_new(p->extension, &c, b->file, b->line, b->weak_password);
+	return m ? m : octo_obj_ref(b);
+}
+
+static int users_set_override(const char *ext, const char *key, const char *value, const char *by)
+{
+	char norm[USERS_FWD_MAX + 2];
+	struct users_user *u;
+	struct users_set *set;
+	int k = users_ov_key(key), rc;
+	int64_t now = (int64_t)(octo_wall_us() / 1000000u);
+
+	if (!ext || !users_all_digits(ext, USERS_EXT_MAX) || k < 0 ||
+	    !users_ov_value(k, value, norm, sizeof(norm)))
+		return OCTO_EINVAL;
+	if (by && strlen(by) >= USERS_BY_MAX)
+		return OCTO_EINVAL;
+	set = users_get_set();
+	u = set ? octo_container_find(set->by_ext, ext) : NULL;
+	octo_obj_unref(set);
+	if (!u)
+		return OCTO_ENOTFOUND;
+	octo_obj_unref(u);
+	if (!users_ov_is_ready())
+		return OCTO_EFAIL;
+	rc = octo_store_exec("INSERT OR REPLACE INTO user_override(ext, key, value, set_by, updated) "
+			     "VALUES(?, ?, ?, ?, ?)",
+			     OCTO_STORE_ARGS(OCTO_STORE_T(ext), OCTO_STORE_T(users_ov_names[k]),
+					     OCTO_STORE_T(norm), OCTO_STORE_T(by ? by : ""),
+					     OCTO_STORE_I(now)));
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&users_ov_lock);
+	users_ov_put_locked(ext, k, norm, by, now);
+	pthread_mutex_unlock(&users_ov_lock);
+	octo_log(OCTO_NOTICE, "user %s: %s = %s (%s)", ext, users_ov_names[k], norm,
+		 by && *by ? by : "runtime");
+	return 0;
+}
+
+static int users_clear_override(const char *ext, const char *key)
+{
+	struct users_ov *o;
+	int k = key ? users_ov_key(key) : -1, rc;
+	bool any = false;
+
+	if (!ext || !users_all_digits(ext, USERS_EXT_MAX) || (key && k < 0))
+		return OCTO_EINVAL;
+	if (!users_ov_is_ready())
+		return OCTO_EFAIL;
+	if (key)
+		rc = octo_store_exec("DELETE FROM user_override WHERE ext = ? AND key = ?",
+				     OCTO_STORE_ARGS(OCTO_STORE_T(ext), OCTO_STORE_T(key)));
+	else
+		rc = octo_store_exec("DELETE FROM user_override WHERE ext = ?",
+				     OCTO_STORE_ARGS(OCTO_STORE_T(ext)));
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&users_ov_lock);
+	o = users_ov_find_locked(ext);
+	for (int i = 0; o && i < OV_KEYS; i++) {
+		if (k >= 0 && i != k)
+			continue;
+		any |= o->has[i];
+		o->has[i] = false;
+	}
+	pthread_mutex_unlock(&users_ov_lock);
+	if (any)
+		octo_log(OCTO_NOTICE, "user %s: %s back to %s", ext, key ? key : "every override",
+			 USERS_FILE);
+	return any || rc > 0 ? 0 : OCTO_ENOTFOUND;
+}
+
 /* ---------------------------------------------------------------- the service */
 static struct octo_user *users_find(const char *extension)
 {
-	struct octo_user *u = NULL;
+	struct users_user *u = NULL, *m;
 
 	if (!extension)
 		return NULL;
@@ -743,7 +1099,11 @@ static struct octo_user *users_find(const char *extension)
 	if (users_current)
 		u = octo_container_find(users_current->by_ext, extension);
 	pthread_rwlock_unlock(&users_lock);
-	return u;
+	if (!u)
+		return NULL;
+	m = users_merge(u);
+	octo_obj_unref(u);
+	return &m->pub;
 }
 
 static size_t users_list(struct octo_user ***out)
@@ -762,7 +1122,7 @@ static size_t users_list(struct octo_user ***out)
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++)
-		arr[i] = octo_obj_ref(&set->sorted[i]->pub);
+		arr[i] = &users_merge(set->sorted[i])->pub;
 	octo_obj_unref(set);
 	*out = arr;
 	return n;
@@ -779,9 +1139,12 @@ static const struct octo_users_api users_api = {
 	.find = users_find,
 	.list = users_list,
 	.list_free = users_list_free,
+	.set_override = users_set_override,
+	.clear_override = users_clear_override,
 };
 
-static const struct octo_service users_service = { OCTO_USERS_SERVICE, 1, &users_api };
+static const struct octo_service users_service = { OCTO_USERS_SERVICE,
+						   OCTO_USERS_SERVICE_VERSION, &users_api };
 
 /* ---------------------------------------------------------------- CLI */
 
@@ -806,6 +1169,8 @@ static void users_features(const struct octo_user *u, char *buf, size_t size)
 	} while (0)
 	if (u->dnd)
 		USERS_ADD("dnd");
+	else if (!strcmp(u->status, "away"))
+		USERS_ADD("away");
 	if (u->forward_all[0])
 		USERS_ADD("forward all: %s", u->forward_all);
 	if (u->forward_busy[0])
@@ -821,6 +1186,148 @@ static void users_features(const struct octo_user *u, char *buf, size_t size)
 #undef USERS_ADD
 	if (!buf[0])
 		octo_strlcpy(buf, "-", size);
+}
+
+/* "override <key>" lines: what is set at run time, by whom and when; the
+ * lines above show the merged values. */
+static void users_show_overrides(struct octo_cli_out *out, const char *ext)
+{
+	struct users_ov o;
+	unsigned n = 0;
+
+	if (!users_ov_copy(ext, &o)) {
+		octo_cli_kv(out, "overrides", "none (as %s says)", USERS_FILE);
+		return;
+	}
+	for (int i = 0; i < OV_KEYS; i++) {
+		char when[32] = "?", key[48];
+		time_t t = (time_t)o.when[i];
+		struct tm tm;
+
+		if (!o.has[i])
+			continue;
+		n++;
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		snprintf(key, sizeof(key), "override %s", users_ov_names[i]);
+		octo_cli_kv(out, key, "%s (set by %s at %s)", o.value[i],
+			    o.by[i][0] ? o.by[i] : "?", when);
+	}
+	octo_cli_kv(out, "overrides", "%u over %s (\"user clear %s\" goes back to it)", n,
+		    USERS_FILE, ext);
+}
+
+static int users_cli_report(struct octo_cli_out *out, int rc, const char *ext, const char *what)
+{
+	switch (rc) {
+	case 0:
+		return OCTO_CLI_OK;
+	case OCTO_ENOTFOUND:
+		octo_cli_error(out, "No user %s (see user show).", ext);
+		break;
+	case OCTO_EINVAL:
+		octo_cli_error(out, "\"%s\" is not a valid value.", what);
+		break;
+	default:
+		octo_cli_error(out, "Cannot store it: %s (see the log).", octo_strerror(rc));
+		break;
+	}
+	return OCTO_CLI_FAIL;
+}
+
+/* user set <ext> status|dnd|call_waiting|forward ... */
+static int users_cli_set(struct octo_cli_out *out, int argc, char **argv)
+{
+	const char *ext, *what, *val, *key = NULL, *value = NULL;
+	struct octo_user *u;
+	int rc;
+
+	if (argc < 5 || argc > 6)
+		return OCTO_CLI_USAGE;
+	ext = argv[2];
+	what = argv[3];
+	val = argv[4];
+	if (!strcmp(what, "forward")) {
+		static const char *const kinds[] = { "all", "busy", "noanswer" };
+		int kind = -1;
+
+		if (argc != 6)
+			return OCTO_CLI_USAGE;
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(val, kinds[i]))
+				kind = i;
+		if (kind < 0) {
+			octo_cli_error(out, "\"%s\": forward all, busy or noanswer.", val);
+			return OCTO_CLI_FAIL;
+		}
+		val = argv[5];
+		if (!strcasecmp(val, "on") || !strcasecmp(val, "off")) {
+			rc = users_set_override(ext, users_ov_names[OV_FWD_ALL + kind], val, "cli");
+		} else {
+			rc = users_set_override(ext, users_ov_names[OV_FWD_ALL_TO + kind], val,
+						"cli");
+			if (!rc)
+				rc = users_set_override(ext, users_ov_names[OV_FWD_ALL + kind],
+							"on", "cli");
+		}
+		if (users_cli_report(out, rc, ext, val))
+			return OCTO_CLI_FAIL;
+	} else {
+		if (argc != 5)
+			return OCTO_CLI_USAGE;
+		if (!strcmp(what, "dnd")) {
+			key = "status";
+			value = !strcasecmp(val, "on")    ? "dnd"
+				: !strcasecmp(val, "off") ? "available"
+							  : "";
+		} else if (!strcmp(what, "status") || !strcmp(what, "call_waiting")) {
+			key = what;
+			value = val;
+		} else {
+			return OCTO_CLI_USAGE;
+		}
+		if (users_cli_report(out, users_set_override(ext, key, value, "cli"), ext, val))
+			return OCTO_CLI_FAIL;
+	}
+	u = users_find(ext);
+	if (u) {
+		octo_cli_kv(out, "extension", "%s", ext);
+		octo_cli_kv(out, "status", "%s", u->status);
+		octo_cli_kv(out, "call waiting", "%s", u->call_waiting ? "yes" : "no");
+		octo_cli_kv(out, "forward all", "%s", u->forward_all[0] ? u->forward_all : "off");
+		octo_cli_kv(out, "forward busy", "%s", u->forward_busy[0] ? u->forward_busy : "off");
+		octo_cli_kv(out, "forward no answer", "%s",
+			    u->forward_noanswer[0] ? u->forward_noanswer : "off");
+		octo_obj_unref(u);
+	}
+	return OCTO_CLI_OK;
+}
+
+/* user clear <ext> [<key>] */
+static int users_cli_clear(struct octo_cli_out *out, int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 3 || argc > 4)
+		return OCTO_CLI_USAGE;
+	rc = users_clear_override(argv[2], argc == 4 ? argv[3] : NULL);
+	if (rc == OCTO_ENOTFOUND) {
+		octo_cli_printf(out, "User %s had no override%s%s: nothing to clear.", argv[2],
+				argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
+		return OCTO_CLI_OK;
+	}
+	if (rc == OCTO_EINVAL) {
+		octo_cli_error(out, "\"%s\" is not an extension or an override key (status, "
+			       "call_waiting, forward_all, forward_busy, forward_noanswer, "
+			       "forward_all_to, forward_busy_to, forward_noanswer_to).",
+			       argc == 4 ? argv[3] : argv[2]);
+		return OCTO_CLI_FAIL;
+	}
+	if (rc)
+		return users_cli_report(out, rc, argv[2], "");
+	octo_cli_printf(out, "User %s: %s back to %s.", argv[2],
+			argc == 4 ? argv[3] : "every override", USERS_FILE);
+	return OCTO_CLI_OK;
 }
 
 static void users_show_one(struct octo_cli_out *out, const struct users_user *uu)
@@ -864,6 +1371,8 @@ static void users_show_one(struct octo_cli_out *out, const struct users_user *uu
 	octo_cli_kv(out, "forward no answer", "%s",
 		    u->forward_noanswer[0] ? u->forward_noanswer : "off");
 	octo_cli_kv(out, "call waiting", "%s", u->call_waiting ? "yes" : "no");
+	octo_cli_kv(out, "status", "%s", u->status);
+	users_show_overrides(out, u->extension);
 	octo_cli_kv(out, "call timeout", "%us", u->call_timeout);
 	octo_cli_kv(out, "missed call email", "%s", u->missed_call_email ? "yes" : "no");
 	octo_cli_kv(out, "defined at", "%s:%d", uu->file, uu->line);
@@ -908,25 +1417,29 @@ static int users_cli_show(struct octo_cli_out *out, int argc, char **argv)
 		return OCTO_CLI_FAIL;
 	}
 	if (argc == 3) {
-		struct users_user *u = octo_container_find(set->by_ext, argv[2]);
+		struct users_user *u = octo_container_find(set->by_ext, argv[2]), *m;
 
 		octo_obj_unref(set);
 		if (!u) {
 			octo_cli_error(out, "No user %s (see user show).", argv[2]);
 			return OCTO_CLI_FAIL;
 		}
-		users_show_one(out, u);
+		m = users_merge(u);
 		octo_obj_unref(u);
+		users_show_one(out, m);
+		octo_obj_unref(m);
 		return OCTO_CLI_OK;
 	}
 	octo_cli_columns(out, "extension", "name", "license", "procedure", "features", NULL);
 	for (size_t i = 0; i < set->count; i++) {
-		const struct octo_user *u = &set->sorted[i]->pub;
+		struct users_user *m = users_merge(set->sorted[i]);
+		const struct octo_user *u = &m->pub;
 		char feat[512];
 
 		users_features(u, feat, sizeof(feat));
 		octo_cli_row(out, u->extension, u->name, octo_license_name(u->license),
 			     u->procedure, feat, NULL);
+		octo_obj_unref(m);
 	}
 	octo_cli_kv(out, "users", "%zu", set->count);
 	octo_obj_unref(set);
@@ -1066,6 +1579,12 @@ static const struct octo_cli_cmd users_cli[] = {
 	  users_cli_show, users_complete_ext },
 	{ "user passwd generate", "Make a strong SIP password for a user",
 	  "user passwd generate <extension>", users_cli_passwd, users_complete_ext },
+	{ "user set", "Change a user's call features at run time (kept in the store)",
+	  "user set <extension> status available|dnd|away | dnd on|off | call_waiting on|off | "
+	  "forward all|busy|noanswer on|off|<number>",
+	  users_cli_set, users_complete_ext },
+	{ "user clear", "Drop a user's run-time call features: back to users.conf",
+	  "user clear <extension> [<key>]", users_cli_clear, users_complete_ext },
 	{ "core show licenses", "License profiles: assigned to users and bought", NULL,
 	  users_cli_licenses, NULL },
 	{ 0 }
@@ -1097,12 +1616,14 @@ static int users_load(struct octo_module *self)
 		return OCTO_LOAD_FAIL;
 	}
 	users_install(set);
+	users_ov_load();
 	return OCTO_LOAD_OK;
 }
 
 static int users_unload(struct octo_module *self)
 {
 	users_install(NULL);
+	users_ov_free_all();
 	return 0;
 }
 

@@ -173,7 +173,9 @@ static void users_list_free(struct octo_user **users, size_t count)
 {
 }
 
-static const struct octo_users_api users_api = { users_find, users_list, users_list_free };
+static const struct octo_users_api users_api = {
+	.find = users_find, .list = users_list, .list_free = users_list_free
+};
 static const struct octo_service users_svc = { OCTO_USERS_SERVICE, 1, &users_api };
 
 /* ---------------------------------------------------------------- digest vectors */
