@@ -35,6 +35,7 @@
  *    RINGING once by CallGroup itself; the dial sets are quiet.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,8 +53,11 @@
 #include "octo/module.h"
 #include "octo/obj.h"
 #include "octo/registry.h"
+#include "octo/sched.h"
+#include "octo/sound.h"
 #include "octo/store.h"
 #include "octo/users.h"
+#include "audio_common.h"
 
 #define CG_FILE "callgroups.conf"
 #define CG_USERS_FILE "users.conf"
@@ -722,11 +726,15 @@ static const char cg_description[] =
 	"name:    the group (a section of callgroups.conf).\n"
 	"timeout: seconds in all before giving up (NOANSWER); 0: no limit. Default: the group's\n"
 	"         timeout.\n"
-	"message: a message for the operator, played to the member who answers before the\n"
-	"         caller is connected. NOT PLAYED YET (no media path): the step log says it\n"
-	"         would be.\n"
-	"moh:     music on hold for the caller while the members ring. NOT PLAYED YET (no\n"
-	"         media path): the caller is shown ringing instead.\n"
+	"message: a message for the operator: prompts (name&name...) played to the member who\n"
+	"         answers, in the member's language, before the caller is connected (the\n"
+	"         caller meanwhile hears the music on hold, or silence). A member who hangs\n"
+	"         up during it counts as NOANSWER; a caller who does, as CANCEL.\n"
+	"moh:     a music on hold class of musiconhold.conf (\"default\" for the generated\n"
+	"         music) played to the caller while the members ring, instead of ringing;\n"
+	"         an unknown class plays the default one. The caller gets early media when\n"
+	"         not answered yet. A caller whose channel carries no audio (Test calls\n"
+	"         without audio=) is shown ringing instead.\n"
 	"\n"
 	"Strategies (strategy = in callgroups.conf):\n"
 	"  ring-all      every member at once; the first to answer wins\n"
@@ -1002,24 +1010,126 @@ static enum octo_dial_status cg_one_by_one(struct cg_run *run, unsigned timeout_
 	}
 }
 
-/* Shows the caller that it rings (music on hold needs the media path). */
-static void cg_ringback(struct octo_channel *chan, const char *moh)
+/* Music on hold for the caller while the members ring: a thread of its own
+ * writes the caller's frames while the call thread waits on the legs (it
+ * reads only the caller's events, never its frames), until `stop`. */
+struct cg_moh {
+	struct octo_channel *chan;
+	struct audio_moh cls;
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	uint64_t samples; /* played, once the thread is joined */
+};
+
+static void *cg_moh_thread(void *arg)
+{
+	struct cg_moh *m = arg;
+	struct audio_player p;
+
+	octo_thread_register("callgroup moh");
+	audio_player_init(&p, m->chan, "CallGroup");
+	p.cancel = &m->stop;
+	audio_moh_play(&p, &m->cls);
+	m->samples = p.samples;
+	octo_thread_unregister();
+	return NULL;
+}
+
+/* Shows the caller that it rings: music on hold when asked for and the
+ * caller's channel carries audio (early media when it is not answered
+ * yet), else ringing. */
+static void cg_ringback(struct octo_channel *chan, const char *moh, struct cg_moh *m)
 {
 	const struct octo_chan_tech *tech = octo_chan_tech(chan);
+	bool up = octo_chan_state(chan) == OCTO_CHAN_UP;
 	char clean[OCTO_CFG_CLEAN];
 
-	if (*moh)
-		octo_chan_step(chan,
-			       "CallGroup: music on hold \"%s\" is not played yet (no media "
-			       "path): the caller is shown ringing",
-			       octo_cfg_clean(clean, moh));
-	if (octo_chan_state(chan) == OCTO_CHAN_UP) {
+	if (*moh && (!tech || !tech->write_frame)) {
+		octo_chan_step(chan, "CallGroup: music on hold \"%s\": %s channels carry no "
+			       "audio: the caller is shown ringing", octo_cfg_clean(clean, moh),
+			       tech ? tech->name : "these");
+	} else if (*moh) {
+		if (audio_moh_class(octo_paths.config_dir, moh, &m->cls))
+			octo_chan_step(chan, "CallGroup: no music on hold class \"%s\" in %s: the "
+				       "default class plays", octo_cfg_clean(clean, moh),
+				       AUDIO_MOH_FILE);
+		if (!up && tech->indicate)
+			tech->indicate(chan, OCTO_EV_PROGRESS);
+		m->chan = chan;
+		atomic_store(&m->stop, false);
+		if (pthread_create(&m->thread, NULL, cg_moh_thread, m) == 0) {
+			m->running = true;
+			octo_chan_step(chan, "CallGroup: the caller hears music on hold (class %s) "
+				       "while the members ring", m->cls.name);
+			return;
+		}
+		octo_chan_step(chan, "CallGroup: cannot start the music on hold: the caller is "
+			       "shown ringing");
+	}
+	if (up) {
 		octo_chan_step(chan, "CallGroup: the caller is answered already: no ringing can be "
-				     "shown (music on hold needs the media path)");
+				     "shown (music on hold needs a channel with audio)");
 		return;
 	}
 	if (tech && tech->indicate)
 		tech->indicate(chan, OCTO_EV_RINGING);
+}
+
+/* Stops the music on hold (when it plays) and says how long it played. */
+static void cg_moh_stop(struct cg_moh *m)
+{
+	if (!m->running)
+		return;
+	atomic_store(&m->stop, true);
+	pthread_join(m->thread, NULL);
+	m->running = false;
+	octo_chan_step(m->chan, "CallGroup: music on hold stopped after %.2f s",
+		       (double)m->samples / 8000.0);
+}
+
+/*
+ * Plays the message for the operator ('&'-separated prompts, in the member's
+ * language) to the member who answered, before the caller is connected.
+ * Returns 0 when it was played (or there is none), OCTO_EHANGUP when the
+ * caller hung up meanwhile, 1 when the member did.
+ */
+static int cg_message(struct octo_channel *chan, struct octo_channel *peer, const char *message)
+{
+	char lang[OCTO_SOUND_LANG_MAX], list[1024];
+	struct audio_player p;
+	unsigned played, missing;
+	int rc;
+
+	if (!*message)
+		return 0;
+	if (strlen(message) >= sizeof(list)) {
+		octo_chan_step(chan, "CallGroup: the message for the operator is too long: not "
+			       "played");
+		return 0;
+	}
+	octo_strlcpy(list, message, sizeof(list));
+	/* the member's language: the user's (its leg has USER) */
+	audio_language(peer, lang);
+	octo_chan_step(chan, "CallGroup: playing the message for the operator \"%s\" to %s",
+		       message, octo_chan_name(peer));
+	audio_player_init(&p, peer, "CallGroup");
+	p.watch = chan;
+	rc = audio_play_list(&p, list, lang, false, &played, &missing);
+	if (octo_chan_is_hungup(chan)) {
+		octo_chan_step(chan, "CallGroup: the caller hung up during the message for the "
+			       "operator");
+		return OCTO_EHANGUP;
+	}
+	if (rc == OCTO_EHANGUP || octo_chan_is_hungup(peer)) {
+		octo_chan_step(chan, "CallGroup: the member hung up during the message for the "
+			       "operator");
+		return 1;
+	}
+	octo_chan_step(chan, "CallGroup: message for the operator played to %s (%.2f s%s)",
+		       octo_chan_name(peer), (double)p.samples / 8000.0,
+		       missing ? ", some prompts missing" : "");
+	return 0;
 }
 
 static int cg_parse(struct octo_channel *chan, char *args, char **argv, long *timeout)
@@ -1063,10 +1173,11 @@ static int cg_parse(struct octo_channel *chan, char *args, char **argv, long *ti
 static int cg_exec(struct octo_channel *chan, char *args)
 {
 	struct cg_run run = { .chan = chan };
+	struct cg_moh moh = { 0 };
 	struct octo_channel *peer = NULL;
 	enum octo_dial_status st;
 	const char *strategy;
-	char *argv[5], clean[OCTO_CFG_CLEAN], ring[32];
+	char *argv[5], ring[32];
 	uint64_t start = octo_now_ms();
 	unsigned timeout_ms;
 	long timeout;
@@ -1097,10 +1208,12 @@ static int cg_exec(struct octo_channel *chan, char *args)
 		octo_chan_step(chan, "CallGroup: group %s (%s), %zu member%s%s, no timeout",
 			       run.g->name, strategy, run.g->nmembers,
 			       run.g->nmembers == 1 ? "" : "s", ring);
-	cg_ringback(chan, argv[3]);
+	cg_ringback(chan, argv[3], &moh);
 
 	st = run.g->strategy == CG_RING_ALL ? cg_ring_all(&run, timeout_ms, &peer)
 					    : cg_one_by_one(&run, timeout_ms, &peer);
+	if (st != OCTO_DIAL_ANSWER || !peer)
+		cg_moh_stop(&moh);
 	cg_set_seconds(chan, "DIALEDTIME", octo_now_ms() - start);
 	if (st == OCTO_DIAL_ANSWER && peer) {
 		if (!octo_chan_var_get(peer, "USER", run.answered_by, sizeof(run.answered_by)))
@@ -1120,11 +1233,18 @@ static int cg_exec(struct octo_channel *chan, char *args)
 	octo_chan_step(chan, "CallGroup: member %s answered (%s)", run.answered_by,
 		       octo_chan_name(peer));
 	octo_chan_var_set(chan, "CALLGROUPMEMBER", run.answered_by);
-	if (*argv[2])
-		octo_chan_step(chan,
-			       "CallGroup: the message for the operator \"%s\" would be "
-			       "played to %s now: not done yet (no media path)",
-			       octo_cfg_clean(clean, argv[2]), octo_chan_name(peer));
+	/* the caller keeps hearing the music while the member hears the message */
+	rc = cg_message(chan, peer, argv[2]);
+	cg_moh_stop(&moh);
+	if (rc) {
+		octo_chan_hangup(peer, OCTO_CAUSE_NORMAL);
+		octo_obj_unref(peer);
+		cg_set_status(chan, rc == OCTO_EHANGUP ? "CANCEL" : "NOANSWER");
+		if (*run.answered_by)
+			cg_state_call_ended(run.g->key, run.answered_by);
+		octo_obj_unref(run.g);
+		return rc == OCTO_EHANGUP ? OCTO_EHANGUP : OCTO_APP_CONTINUE;
+	}
 	rc = octo_chan_answer(chan);
 	if (rc) {
 		octo_chan_step(chan, "CallGroup: cannot answer the caller (%s): dropping %s",

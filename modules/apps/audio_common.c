@@ -1,14 +1,17 @@
 /*
  * audio_common.c - code shared by the audio applications: see
- * audio_common.h. Compiled into app_playback, app_read, app_record and
- * app_moh; each module has its own copy of the running features.conf keys.
+ * audio_common.h. Compiled into app_playback, app_read, app_record, app_moh,
+ * app_ivr and app_callgroup; each module has its own copy of the running
+ * features.conf keys.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "octo/channel.h"
@@ -237,13 +240,26 @@ static int audio_event(struct audio_player *p, const struct octo_chan_event *ev)
 	return 0;
 }
 
+/* AUDIO_TIME when another thread cancelled the player, OCTO_EHANGUP when
+ * the watched channel hung up, else 0. */
+static int audio_stopped(const struct audio_player *p)
+{
+	if (p->cancel && atomic_load(p->cancel))
+		return AUDIO_TIME;
+	if (p->watch && octo_chan_is_hungup(p->watch))
+		return OCTO_EHANGUP;
+	return 0;
+}
+
 /* While playing: the events queued and the frames received so far. */
 static int audio_poll(struct audio_player *p)
 {
 	struct octo_chan_event ev;
 	struct octo_frame f;
-	int rc;
+	int rc = audio_stopped(p);
 
+	if (rc)
+		return rc;
 	if (!p->stop || !*p->stop)
 		return octo_chan_is_hungup(p->chan) ? OCTO_EHANGUP : 0;
 	while ((rc = octo_chan_wait_event(p->chan, 0, &ev)) == 1) {
@@ -283,9 +299,25 @@ static int audio_wait_until(struct audio_player *p, uint64_t when)
 
 		if (now >= when)
 			return 0;
-		if (!p->stop || !*p->stop)
+		rc = audio_stopped(p);
+		if (rc)
+			return rc;
+		if ((!p->stop || !*p->stop) && !p->cancel && !p->watch)
 			return octo_chan_sleep(p->chan, (unsigned)(when - now));
-		rc = octo_chan_wait_event(p->chan, (int)(when - now), &ev);
+		if (!p->stop || !*p->stop) {
+			/* in slices, to see the cancel flag and the watched channel */
+			rc = octo_chan_sleep(p->chan, (unsigned)(when - now > AUDIO_POLL_MS
+								 ? AUDIO_POLL_MS
+								 : when - now));
+			if (rc)
+				return rc;
+			continue;
+		}
+		rc = octo_chan_wait_event(p->chan,
+					  (p->cancel || p->watch) && when - now > AUDIO_POLL_MS
+						  ? AUDIO_POLL_MS
+						  : (int)(when - now),
+					  &ev);
 		if (rc == 1)
 			rc = audio_event(p, &ev);
 		if (rc)
@@ -970,6 +1002,193 @@ int audio_say_date(const struct audio_date *d, const char *lang, char names[][AU
 		}
 	}
 	return s.count > max ? max : s.count;
+}
+
+/* ---------------------------------------------------------------- music on hold */
+
+#define AUDIO_MOH_FILES_MAX 256
+
+static void audio_moh_set(struct audio_moh *out, const char *name, const char *dir, bool random)
+{
+	octo_strlcpy(out->name, name, sizeof(out->name));
+	if (dir[0] == '/')
+		snprintf(out->dir, sizeof(out->dir), "%s", dir);
+	else
+		snprintf(out->dir, sizeof(out->dir), "%s/%s",
+			 octo_paths.sound_dir ? octo_paths.sound_dir : ".", dir);
+	out->random = random;
+}
+
+int audio_moh_class(const char *config_dir, const char *name, struct audio_moh *out)
+{
+	struct octo_diags diags = { 0 };
+	const struct octo_cfg_section *sec = NULL, *def = NULL;
+	struct octo_cfg *cfg;
+	char dir[sizeof(out->dir)];
+	int rc = 0;
+
+	if (!name || !*name)
+		name = "default";
+	cfg = config_dir ? octo_cfg_load(config_dir, AUDIO_MOH_FILE, true, &diags) : NULL;
+	octo_diags_free(&diags);
+	for (const struct octo_cfg_section *s = cfg ? octo_cfg_first(cfg) : NULL; s;
+	     s = octo_cfg_next(s)) {
+		if (!sec && !strcasecmp(s->name, name))
+			sec = s;
+		if (!def && !strcasecmp(s->name, "default"))
+			def = s;
+	}
+	if (!sec && strcasecmp(name, "default")) {
+		rc = OCTO_ENOTFOUND;
+		sec = def;
+		name = "default";
+	}
+	if (sec) {
+		const struct octo_cfg_var *d = octo_cfg_var_find(sec, "directory");
+		const struct octo_cfg_var *o = octo_cfg_var_find(sec, "order");
+
+		if (d && *d->value && !strstr(d->value, ".."))
+			octo_strlcpy(dir, d->value, sizeof(dir));
+		else
+			snprintf(dir, sizeof(dir), "moh/%.60s", sec->name);
+		audio_moh_set(out, sec->name, dir, o && !strcasecmp(o->value, "random"));
+	} else {
+		audio_moh_set(out, name, "moh/default", false);
+	}
+	octo_cfg_free(cfg);
+	return rc;
+}
+
+static int audio_moh_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The regular, not hidden files of `dir`, sorted; -1 when it is no folder. */
+static int audio_moh_list(const char *dir, char ***out)
+{
+	char **names = NULL, path[4400];
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	*out = NULL;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)) && n < AUDIO_MOH_FILES_MAX) {
+		struct stat st;
+		char **grown;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
+			    sizeof(path) ||
+		    stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		grown = realloc(names, (size_t)(n + 1) * sizeof(*grown));
+		if (!grown)
+			break;
+		names = grown;
+		names[n++] = octo_strdup(de->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, (size_t)n, sizeof(*names), audio_moh_cmp);
+	*out = names;
+	return n;
+}
+
+/* Silence until the player stops: frames when the channel takes them. */
+static int audio_moh_silence(struct audio_player *p)
+{
+	const struct octo_chan_tech *tech = octo_chan_tech(p->chan);
+	struct octo_frame f;
+
+	if (!p->media)
+		p->media = tech && tech->write_frame ? 1 : -1;
+	for (;;) {
+		int rc = audio_stopped(p);
+
+		if (rc)
+			return rc;
+		if (octo_chan_is_hungup(p->chan))
+			return OCTO_EHANGUP;
+		if (audio_player_past(p))
+			return AUDIO_TIME;
+		if (p->media > 0) {
+			octo_frame_silence(&f, OCTO_FRAME_SAMPLES);
+			if (!p->t0_ms)
+				p->t0_ms = octo_now_ms();
+			rc = octo_chan_write_frame(p->chan, &f);
+			if (rc == OCTO_EHANGUP)
+				return rc;
+			if (rc == 0) {
+				audio_player_count(p, f.samples);
+				continue;
+			}
+			p->media = -1;
+		}
+		if (octo_chan_sleep(p->chan, AUDIO_POLL_MS))
+			return OCTO_EHANGUP;
+		p->samples += AUDIO_POLL_MS * OCTO_FRAME_RATE / 1000;
+	}
+}
+
+int audio_moh_play(struct audio_player *p, const struct audio_moh *m)
+{
+	unsigned seed = (unsigned)octo_wall_us();
+	char **names = NULL, path[4400], err[160];
+	int n = audio_moh_list(m->dir, &names), rc = AUDIO_TIME;
+	bool first = true;
+
+	if (n <= 0) {
+		octo_chan_step(p->chan, "%s: music on hold: %s %s: silence instead", p->app, m->dir,
+			       n < 0 ? "is not a folder" : "has no files");
+		free(names);
+		return audio_moh_silence(p);
+	}
+	octo_chan_step(p->chan, "%s: music on hold: class %s, %d file%s in %s", p->app, m->name,
+		       n, n == 1 ? "" : "s", m->dir);
+	for (;;) {
+		uint64_t before = p->samples;
+
+		if (m->random) {
+			for (int i = n - 1; i > 0; i--) {
+				int j = rand_r(&seed) % (i + 1);
+				char *t = names[i];
+
+				names[i] = names[j];
+				names[j] = t;
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			struct octo_sound *s;
+
+			if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->dir, names[i]) >=
+				    sizeof(path) ||
+			    octo_sound_open_file(path, &s, err, sizeof(err)))
+				continue;
+			if (first)
+				octo_chan_step(p->chan, "%s: music on hold: playing %s", p->app,
+					       names[i]);
+			rc = audio_player_sound(p, s);
+			octo_sound_close(s);
+			if (rc == AUDIO_TIME || rc == OCTO_EHANGUP)
+				goto out;
+		}
+		first = false;
+		if (p->samples == before) {
+			octo_chan_step(p->chan, "%s: music on hold: no file of %s can be played: "
+				       "silence instead", p->app, m->dir);
+			rc = audio_moh_silence(p);
+			break;
+		}
+	}
+out:
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- files */

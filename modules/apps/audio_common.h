@@ -3,9 +3,9 @@
  * app_read, app_record, app_moh): the language of a call's prompts, a
  * player that sends prompts to a channel in real time and watches for
  * digits, digit collection and routing for IVRs, the keys of features.conf
- * [general] they read, and the pure rules that turn numbers and dates into
- * prompt names. The file is compiled into each module; it is not part of
- * the core's API.
+ * [general] they read, music on hold classes, and the pure rules that turn
+ * numbers and dates into prompt names. The file is compiled into each module
+ * (also app_ivr and app_callgroup); it is not part of the core's API.
  *
  * CHANNELS WITHOUT AUDIO
  * A channel whose technology gives Octo no audio (no write_frame, or one
@@ -20,6 +20,7 @@
 #ifndef OCTO_AUDIO_COMMON_H
 #define OCTO_AUDIO_COMMON_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,6 +99,12 @@ struct audio_player {
 	uint64_t t0_ms;         /* when the first frame was played; 0: none yet */
 	int media;              /* 1: audio, -1: timed only (no audio), 0: not known yet */
 	bool no_read;           /* the channel's audio cannot be read (digits: events only) */
+	/* Optional: set by another thread to stop the player before its next
+	 * frame (AUDIO_TIME is returned), e.g. music on hold while members ring. */
+	const atomic_bool *cancel;
+	/* Optional: another channel whose hang-up stops the player (OCTO_EHANGUP),
+	 * e.g. the caller while a message plays to the member who answered. */
+	struct octo_channel *watch;
 };
 
 /* Counts a frame of `samples` played (the player does; for callers that
@@ -226,6 +233,35 @@ int audio_parse_date(const char *text, const struct octo_tz *tz, struct audio_da
  * time/pm); Italian "lunedì 5 marzo alle 14 e 30". Returns how many. */
 int audio_say_date(const struct audio_date *d, const char *lang, char names[][AUDIO_SAY_NAME],
 		   int max);
+
+/* ---------------------------------------------------------------- music on hold */
+
+#define AUDIO_MOH_FILE "musiconhold.conf"
+
+/* A music on hold class as app_moh reads it from musiconhold.conf. */
+struct audio_moh {
+	char name[64];     /* the class found ("default" when it fell back) */
+	char dir[4096];    /* its folder: absolute, or made from the sound folder */
+	bool random;       /* order = random */
+};
+
+/*
+ * Finds class `name` (NULL or "": "default") in `config_dir`/musiconhold.conf:
+ * its folder (directory =, else moh/<class> of the sound folder) and order.
+ * "default" exists without a section (moh/default). Returns 0, or
+ * OCTO_ENOTFOUND when there is no such class (or the file cannot be read):
+ * `out` then describes the default class.
+ */
+int audio_moh_class(const char *config_dir, const char *name, struct audio_moh *out);
+
+/*
+ * Plays the files of the class in a loop (name order, or shuffled for
+ * random) until the player's deadline, its `cancel` flag (both: AUDIO_TIME)
+ * or a hang-up (OCTO_EHANGUP); silence when the folder has no playable file.
+ * Reads no event of the channel, so it may run on a thread of its own while
+ * the call thread waits on the channel's events.
+ */
+int audio_moh_play(struct audio_player *p, const struct audio_moh *m);
 
 /* ---------------------------------------------------------------- files */
 

@@ -5,10 +5,18 @@
 # ${DIALSTATUS} (ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION, CHANUNAVAIL),
 # busy members skipped unless call waiting lets them ring, do not disturb,
 # "callgroup show", the round-robin position and last call ends surviving a
-# restart (the store), reloads refused on errors with file:line, octo -t.
+# restart (the store), reloads refused on errors with file:line, octo -t;
+# music on hold heard by a TestAudio caller while the members ring (the
+# generated class, compared sample by sample), the message for the operator
+# played to the member who answers before the two are connected.
 . "$(dirname "$0")/../lib.sh"
 
 octo_config_dir "$OCTO_CASE_DIR/configs"
+if [ ! -d "$OCTO_BUILD/sounds/en" ]; then
+	fail "prompts generated" "no $OCTO_BUILD/sounds/en (make builds them)"
+	exit 1
+fi
+printf '[directories]\nsounds = %s\n' "$OCTO_BUILD/sounds" >>"$OCTO_CONF/octo.conf"
 octo_start || exit 1
 
 # call NUMBER [CALLER]: starts a Test call in [cg], prints its id.
@@ -92,9 +100,10 @@ devices()
 check_rx "CallGroup is listed" "app_callgroup" core show applications
 check_rx "CallGroup documents the strategies" "longest-idle" core show application CallGroup
 check_rx "CallGroup documents DIALSTATUS" "CHANUNAVAIL" core show application CallGroup
-check_rx "CallGroup says the message is not played yet" "NOT PLAYED YET" \
+check_rx "CallGroup documents the message for the operator" "in the member's language" \
 	core show application CallGroup
-check_rx "callgroup show lists the groups" "call groups: 12" callgroup show
+check_rx "CallGroup documents music on hold" "musiconhold.conf" core show application CallGroup
+check_rx "callgroup show lists the groups" "call groups: 14" callgroup show
 check_rx "callgroup show: strategy" "round-robin" callgroup show
 check_show "callgroup show NAME: members" hunt "^members: +2$"
 check_show "callgroup show NAME: ring time" hunt "^ring time: +5s$"
@@ -129,10 +138,13 @@ check_rx "ring-all: answered elsewhere" "cancelled: answered elsewhere (Test/ans
 	call debug "$ring"
 check_debug "ring-all: the member's leg calls the user" "$ring" "^called: +300$"
 check_rx "ring-all: the busy member" "USER_BUSY (17)" call debug "$busy"
-check_rx "ring-all: the operator message would be played" \
-	'message for the operator "welcome-operator" would be played to Test/answer_0.5-' \
+check_rx "ring-all: the message for the operator is played to the member" \
+	'playing the message for the operator "cg-company-call" to Test/answer_0.5-' \
 	call debug "$id"
-check_rx "ring-all: music on hold not played yet" 'music on hold "jazz" is not played yet' \
+check_rx "ring-all: the message was played" "CallGroup: message for the operator played to" \
+	call debug "$id"
+check_rx "ring-all: no music on hold for a caller without audio" \
+	'music on hold "jazz": Test channels carry no audio: the caller is shown ringing' \
 	call debug "$id"
 n=$(octo_rx call debug "$id" | grep -c "Test: the caller hears ringing")
 if [ "$n" = 1 ]; then
@@ -352,6 +364,69 @@ check_debug "member calling its group: 391 answers" "$id" "^CALLGROUPMEMBER: +39
 octo_rx test hangup "$id" >/dev/null
 wait_end "member calling its group: ends" "$id"
 
+# ---------------------------------------------------------------- music on hold, message
+# ms_of ID TEXT: the time (ms of the day) of the first step of call ID holding TEXT.
+ms_of()
+{
+	octo_rx call debug "$1" | grep -F -- "$2" | head -n 1 |
+		awk '{ split($2, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }'
+}
+devices 395 answer:2
+id=$(octo_rx test call cg moh 100 audio=silence | sed -n 's/^id: *//p')
+wait_step "moh: answered" "$id" "CallGroup: DIALSTATUS=ANSWER"
+check_rx "moh: early media for the caller" "Test: the caller hears early media (progress)" \
+	call debug "$id"
+check_no_debug "moh: no ringing instead" "$id" "Test: the caller hears ringing"
+check_rx "moh: the class" "CallGroup: the caller hears music on hold (class default)" \
+	call debug "$id"
+check_rx "moh: its first file" "CallGroup: music on hold: playing chords-low.wav" call debug "$id"
+check_rx "moh: the message to the member" \
+	'playing the message for the operator "cg-company-call&beep" to Test/answer_2-' \
+	call debug "$id"
+check_rx "moh: stopped before the bridge" "CallGroup: music on hold stopped after" \
+	call debug "$id"
+leg=$(leg_of "$id" answer:2)
+check_rx "moh: the member's leg: the message" "CallGroup: playing cg-company-call (en)" \
+	call debug "$leg"
+check_rx "moh: the member's leg: then the beep" "CallGroup: playing beep (en)" call debug "$leg"
+msg=$(sox --i -s "$OCTO_BUILD/sounds/en/cg-company-call.wav" "$OCTO_BUILD/sounds/en/beep.wav" |
+	awk '{ n += $1 } END { print int(n / 8) }')
+t1=$(ms_of "$id" "CallGroup: member 395 answered")
+t2=$(ms_of "$id" "CallGroup: message for the operator played")
+if [ -n "$t1" ] && [ -n "$t2" ] && [ $((t2 - t1 - msg)) -gt -300 ] && [ $((t2 - t1 - msg)) -lt 300 ]; then
+	pass "moh: the member hears the message before the bridge ($((t2 - t1)) ms, want $msg)"
+else
+	fail "moh: the member hears the message before the bridge" "'$t1' '$t2' want $msg ms"
+fi
+check_rx "moh: then bridged" "bridge TestAudio/100-" call debug "$id"
+secs=$(octo_rx test show audio "$id" | sed -n 's/^seconds played: *//p')
+if awk -v s="$secs" -v m="$msg" 'BEGIN { exit !(s >= 1.8 + m / 1000 && s < 6 + m / 1000) }'; then
+	pass "moh: the caller heard music while ringing and during the message (${secs} s)"
+else
+	fail "moh: the caller heard music while ringing and during the message" "'$secs' s"
+fi
+octo_rx test record "$id" "$OCTO_TMP/moh.wav" >/dev/null
+if cmp -s <(sox "$OCTO_TMP/moh.wav" -t raw - trim 0 1) \
+	<(sox "$OCTO_BUILD/sounds/moh/default/chords-low.wav" -t raw - trim 0 1); then
+	pass "moh: the caller heard the class's first file itself (1 s compared)"
+else
+	fail "moh: the caller heard the class's first file itself" "the audio differs"
+fi
+octo_rx test hangup "$id" >/dev/null
+wait_end "moh: ends" "$id"
+
+devices 396 ring
+id=$(octo_rx test call cg mohjazz 100 audio=silence | sed -n 's/^id: *//p')
+wait_step "moh cancel: the music plays" "$id" "CallGroup: music on hold: playing"
+check_rx "moh cancel: an unknown class plays the default" \
+	'CallGroup: no music on hold class "jazz" in musiconhold.conf: the default class plays' \
+	call debug "$id"
+sleep 1
+octo_rx test hangup "$id" >/dev/null
+wait_end "moh cancel: ends" "$id"
+check_rx "moh cancel: CANCEL" "CallGroup: DIALSTATUS=CANCEL" call debug "$id"
+check_rx "moh cancel: the music stopped" "CallGroup: music on hold stopped after" call debug "$id"
+
 # ---------------------------------------------------------------- bad arguments
 id=$(call badtimeout)
 wait_end "bad timeout: ends" "$id"
@@ -379,7 +454,7 @@ line=$(grep -n "^members = 300, 999" "$conf" | cut -d: -f1)
 check_output "reload: unknown user is a warning with file:line" \
 	"callgroups.conf:$line: [extra] members: no user 999 in users.conf" \
 	octo_rx module reload app_callgroup
-check_rx "reload: the new group is there" "call groups: 13" callgroup show
+check_rx "reload: the new group is there" "call groups: 15" callgroup show
 check_output "octo -t: unknown user warned" "[extra] members: no user 999" \
 	bash -c "'$OCTO_BIN' -t -C '$OCTO_CONF' -M '$OCTO_MODDIR' 2>&1; true"
 
@@ -408,7 +483,7 @@ for want in "callgroups.conf:$mline: [broken] members: 300 is listed twice" \
 		fail "reload error: $want" "$reload_out"
 	fi
 done
-check_rx "reload refused: the running groups stay" "call groups: 13" callgroup show
+check_rx "reload refused: the running groups stay" "call groups: 15" callgroup show
 check_fails "octo -t catches the broken group" "$OCTO_BIN" -t -C "$OCTO_CONF" -M "$OCTO_MODDIR"
 check_output "octo -t names file:line" \
 	"callgroups.conf:$mline: [broken] members: 300 is listed twice" \
@@ -433,11 +508,11 @@ done
 # Hostile bytes in the file: refused with a clean message, no crash.
 printf '[bad\001name]\nmembers = 300\n[ok]\nmembers = 30\001 0\n' >"$conf"
 check_fails "reload refused for control characters" octo_rx module reload app_callgroup
-check_rx "still running after hostile input" "call groups: 13" callgroup show
+check_rx "still running after hostile input" "call groups: 15" callgroup show
 
 cp "$OCTO_TMP/callgroups.good" "$conf"
 check_rx "reload of the good file" "" module reload app_callgroup
-check_rx "reload: back to 12 groups" "call groups: 12" callgroup show
+check_rx "reload: back to 14 groups" "call groups: 14" callgroup show
 check "octo -t passes on the good file" "$OCTO_BIN" -t -C "$OCTO_CONF" -M "$OCTO_MODDIR"
 
 # ---------------------------------------------------------------- state survives a restart
