@@ -842,7 +842,9 @@ void octo_dial_free(struct octo_dial *d)
  *   BK_LEG       a channel without a thread that the bridge owns (b, or one
  *                handed over by another bridge): the bridge hangs it up
  *   BK_BORROWED  another bridge's BK_OWN, lent while that bridge's thread
- *                waits (parked) until the channel is given back
+ *                waits (parked) until the channel is given back; or a b
+ *                whose own call thread lent it (octo_bridge_lend: a picker,
+ *                the taker of a parked call) and waits the same way
  * Requests are posted under bridges_lock (busy is set until the bridge has
  * done it) and the bridge's wait set is kicked; the bridge thread does the
  * work. Members change only on the bridge's thread, under bridges_lock, so
@@ -856,6 +858,7 @@ enum bridge_req_type { BR_NONE = 0, BR_REDIRECT, BR_KEEP, BR_GIVE };
 #define BRIDGE_TEXT_MAX 80
 
 struct bridge_run;
+struct bridge_loan;
 
 struct bridge_req {
 	enum bridge_req_type type;
@@ -885,11 +888,44 @@ struct bridge_run {
 	bool incoming_set;
 	bool returned, ret_redirect;          /* parked: our own channel came back */
 	char ret_proc[BRIDGE_TEXT_MAX], ret_num[BRIDGE_TEXT_MAX];
+	struct bridge_loan *loan;             /* the lender of a loan (octo_bridge_lend) */
+};
+
+/* A channel lent by its call thread (octo_bridge_lend): the bridge that
+ * takes it as its b treats it as BK_BORROWED from `run`, which only holds
+ * what is given back. `lock` (a leaf lock) and `cond` wake the waiting
+ * thread; the rest is under bridges_lock. */
+struct bridge_loan {
+	struct bridge_loan *next;
+	struct octo_channel *chan;            /* our reference */
+	struct bridge_run run;
+	bool in_bridge;                       /* a bridge holds it */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned long seq;
 };
 
 static pthread_mutex_t bridges_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bridges_cond = PTHREAD_COND_INITIALIZER; /* hand-overs, give-backs */
 static struct bridge_run *bridges;
+static struct bridge_loan *loans;     /* under bridges_lock */
+
+static void bridge_loan_kick(struct bridge_loan *loan)
+{
+	pthread_mutex_lock(&loan->lock);
+	loan->seq++;
+	pthread_cond_broadcast(&loan->cond);
+	pthread_mutex_unlock(&loan->lock);
+}
+
+/* Under bridges_lock: the loan of chan, or NULL. */
+static struct bridge_loan *bridge_loan_find_locked(struct octo_channel *chan)
+{
+	for (struct bridge_loan *l = loans; l; l = l->next)
+		if (l->chan == chan)
+			return l;
+	return NULL;
+}
 
 /* Hangs up the bridge's own side. A channel running dialplan is only marked
  * as hung up: the engine finishes it when the application returns, so the
@@ -921,13 +957,27 @@ static void bridge_step(struct octo_channel *a, struct octo_channel *b, const ch
 		octo_chan_step(b, "%s", text);
 }
 
+/* Lists the new bridge; a b lent by its call thread becomes BK_BORROWED. */
 static void bridge_list(struct bridge_run *run)
 {
+	struct bridge_loan *loan;
+
 	pthread_mutex_lock(&bridges_lock);
+	loan = bridge_loan_find_locked(run->m[1]);
+	if (loan && (loan->in_bridge || loan->run.returned))
+		loan = NULL;
+	if (loan) {
+		loan->in_bridge = true;
+		run->kind[1] = BK_BORROWED;
+		run->lender[1] = &loan->run;
+	}
 	run->next = bridges;
 	bridges = run;
 	run->listed = true;
 	pthread_mutex_unlock(&bridges_lock);
+	if (loan)
+		octo_chan_step(run->m[1], "bridge: this call's own thread waits until the bridge "
+			       "gives it back (hang-up or transfer)");
 }
 
 /* Under bridges_lock: no more requests for this bridge. */
@@ -1067,6 +1117,10 @@ static void bridge_give_back(struct bridge_run *lender, const char *proc, const 
 	if (proc) {
 		octo_strlcpy(lender->ret_proc, proc, sizeof(lender->ret_proc));
 		octo_strlcpy(lender->ret_num, num, sizeof(lender->ret_num));
+	}
+	if (lender->loan) {
+		lender->loan->in_bridge = false;
+		bridge_loan_kick(lender->loan);
 	}
 	pthread_cond_broadcast(&bridges_cond);
 	pthread_mutex_unlock(&bridges_lock);
@@ -1499,6 +1553,137 @@ int octo_bridge_join(struct octo_channel *x, struct octo_channel *y)
 		bridge_post_locked(ry, &give);
 	}
 	pthread_mutex_unlock(&bridges_lock);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- lending */
+
+int octo_bridge_lend(struct octo_channel *chan)
+{
+	struct bridge_loan *loan;
+
+	if (!chan || !octo_pbx_is_running(chan))
+		return OCTO_EINVAL;
+	loan = calloc(1, sizeof(*loan));
+	if (!loan)
+		return OCTO_ENOMEM;
+	loan->chan = octo_obj_ref(chan);
+	loan->run.own = chan;
+	loan->run.loan = loan;
+	pthread_mutex_init(&loan->lock, NULL);
+	pthread_cond_init(&loan->cond, NULL);
+	pthread_mutex_lock(&bridges_lock);
+	if (bridge_loan_find_locked(chan)) {
+		pthread_mutex_unlock(&bridges_lock);
+		pthread_cond_destroy(&loan->cond);
+		pthread_mutex_destroy(&loan->lock);
+		octo_obj_unref(loan->chan);
+		free(loan);
+		return OCTO_EEXIST;
+	}
+	loan->next = loans;
+	loans = loan;
+	pthread_mutex_unlock(&bridges_lock);
+	return 0;
+}
+
+/* Under bridges_lock: takes the loan out of the list. */
+static void bridge_loan_unlink_locked(struct bridge_loan *loan)
+{
+	for (struct bridge_loan **pp = &loans; *pp; pp = &(*pp)->next) {
+		if (*pp == loan) {
+			*pp = loan->next;
+			break;
+		}
+	}
+}
+
+static void bridge_loan_free(struct bridge_loan *loan)
+{
+	pthread_cond_destroy(&loan->cond);
+	pthread_mutex_destroy(&loan->lock);
+	octo_obj_unref(loan->chan);
+	free(loan);
+}
+
+int octo_bridge_lend_end(struct octo_channel *chan)
+{
+	struct bridge_loan *loan;
+
+	if (!chan)
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&bridges_lock);
+	loan = bridge_loan_find_locked(chan);
+	if (loan && loan->in_bridge) {
+		pthread_mutex_unlock(&bridges_lock);
+		return OCTO_EBUSY;
+	}
+	if (loan)
+		bridge_loan_unlink_locked(loan);
+	pthread_mutex_unlock(&bridges_lock);
+	if (!loan)
+		return OCTO_ENOTFOUND;
+	bridge_loan_free(loan);
+	return 0;
+}
+
+static void bridge_loan_wake(void *arg)
+{
+	bridge_loan_kick(arg);
+}
+
+int octo_bridge_lend_wait(struct octo_channel *chan)
+{
+	struct bridge_loan *loan;
+	bool watched, redirect;
+	int rc;
+
+	if (!chan)
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&bridges_lock);
+	loan = bridge_loan_find_locked(chan);
+	pthread_mutex_unlock(&bridges_lock);
+	if (!loan)
+		return OCTO_EINVAL;
+	watched = octo_chan_watch(chan, bridge_loan_wake, loan) == 0;
+	for (;;) {
+		struct timespec ts;
+		unsigned long seq;
+		bool done;
+
+		pthread_mutex_lock(&loan->lock);
+		seq = loan->seq;
+		pthread_mutex_unlock(&loan->lock);
+		/* back from a bridge, or hung up where no bridge holds it (a
+		 * bridge that holds it gives it back when it sees the hang-up) */
+		pthread_mutex_lock(&bridges_lock);
+		done = loan->run.returned || (!loan->in_bridge && octo_chan_is_hungup(chan));
+		if (done)
+			bridge_loan_unlink_locked(loan);
+		pthread_mutex_unlock(&bridges_lock);
+		if (done)
+			break;
+		ts = octo_deadline_after_ms(500); /* a safety net: the watcher wakes us */
+		pthread_mutex_lock(&loan->lock);
+		if (loan->seq == seq)
+			pthread_cond_timedwait(&loan->cond, &loan->lock, &ts);
+		pthread_mutex_unlock(&loan->lock);
+	}
+	if (watched)
+		octo_chan_unwatch(chan, bridge_loan_wake, loan);
+	/* unlisted and given back: nothing else touches the loan now */
+	redirect = loan->run.returned && loan->run.ret_redirect;
+	rc = OCTO_BRIDGE_A_ENDED;
+	if (redirect) {
+		if (octo_pbx_goto(chan, loan->run.ret_proc, loan->run.ret_num, NULL) != 0)
+			octo_chan_step(chan, "transfer: cannot go on at %s/%s", loan->run.ret_proc,
+				       loan->run.ret_num);
+		else
+			octo_chan_step(chan, "transfer: this call's own thread goes on at %s/%s",
+				       loan->run.ret_proc, loan->run.ret_num);
+		rc = OCTO_BRIDGE_REDIRECTED;
+	}
+	bridge_loan_free(loan);
 	return rc;
 }
 

@@ -498,6 +498,12 @@ int octo_pbx_start(struct octo_channel *chan)
 	pthread_t tid;
 	int rc;
 
+	if (octo_pbx_is_running(chan)) {
+		/* one call thread per channel: a second one would read its events
+		 * and run its dialplan at the same time */
+		octo_chan_log(chan, OCTO_ERROR, "a call thread runs this call already");
+		return OCTO_EBUSY;
+	}
 	octo_obj_ref(chan);
 	pbx_running_add(chan);
 	pthread_mutex_lock(&pbx_lock);

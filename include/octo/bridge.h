@@ -263,8 +263,10 @@ void octo_dial_quiet(struct octo_dial *d);
  * with an answered leg. picker should be answered already. From the moment
  * this returns 0, picker belongs to that bridge: the picker's own thread
  * must no longer read its events or frames, only wait until it has hung up
- * (octo_chan_watch + octo_chan_is_hungup). Blocks the calling thread until
- * the dial's thread has taken or refused the request (it wakes at once).
+ * (octo_chan_watch + octo_chan_is_hungup), or -- better, so that a transfer
+ * of the picker goes on on its own thread -- lend it first (octo_bridge_lend)
+ * and wait with octo_bridge_lend_wait. Blocks the calling thread until the
+ * dial's thread has taken or refused the request (it wakes at once).
  * Returns 0, OCTO_ENOTFOUND (leg is in no waiting dial set, or no longer
  * rings: it answered or ended, or the dial ended), OCTO_EBUSY (another
  * pickup of that dial is under way), OCTO_EINVAL (NULL, the same channel,
@@ -304,6 +306,31 @@ struct octo_channel *octo_bridge_peer(struct octo_channel *chan);
  * user (its caller number and name become ${USER}'s), and octo_bridge_ex
  * returns OCTO_BRIDGE_A_ENDED with a hung up. */
 int octo_chan_redirect(struct octo_channel *chan, const char *procedure, const char *number);
+
+/* ---------------------------------------------------------------- lending
+ * A channel that runs dialplan on its own call thread (a picker, the taker
+ * of a parked call) may be handed to another thread that bridges it as the
+ * b of octo_bridge_ex. Lent first, it stays that thread's: a blind transfer
+ * of it sends it back to its own thread at the new dialplan position
+ * (instead of starting a second call thread for it), an attended transfer
+ * takes it along, and a hang-up gives it back as ended. */
+
+/* Marks `chan` as lent; call on chan's own call thread before handing it
+ * over (octo_dial_pickup, a parked call's retriever). Returns 0, OCTO_EINVAL
+ * (NULL, or chan runs no dialplan), OCTO_EEXIST (lent already), OCTO_ENOMEM. */
+int octo_bridge_lend(struct octo_channel *chan);
+
+/* On chan's call thread after the hand-over: waits, without reading chan's
+ * events, until a bridge gives it back or it hangs up while no bridge holds
+ * it; the loan ends. Returns OCTO_BRIDGE_A_ENDED (chan hung up or was hung
+ * up: the application returns OCTO_APP_HANGUP), OCTO_BRIDGE_REDIRECTED (a
+ * blind transfer moved it: its dialplan position is set, the application
+ * returns OCTO_APP_CONTINUE) or OCTO_EINVAL (not lent). */
+int octo_bridge_lend_wait(struct octo_channel *chan);
+
+/* Ends a loan whose hand-over did not happen. 0, OCTO_ENOTFOUND (not
+ * lent), OCTO_EBUSY (a bridge holds it: use octo_bridge_lend_wait). */
+int octo_bridge_lend_end(struct octo_channel *chan);
 
 /* Attended transfer: x and y, each in a different bridge, leave them and
  * are bridged together; the channels they were bridged with are hung up.

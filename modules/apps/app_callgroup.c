@@ -76,6 +76,7 @@ static const char *const cg_strategy_names[] = {
 /* What octo_cfg_bind fills from one section. */
 struct cg_cfg {
 	char *description;
+	char *number;
 	struct octo_cfg_list members;
 	int strategy;
 	unsigned ring_time;
@@ -85,6 +86,7 @@ struct cg_cfg {
 
 static const struct octo_cfg_opt cg_opts[] = {
 	OCTO_CFG_STR("description", struct cg_cfg, description, NULL, 0),
+	OCTO_CFG_STR("number", struct cg_cfg, number, NULL, 0),
 	OCTO_CFG_LIST("members", struct cg_cfg, members, NULL, OCTO_CFG_MULTI | OCTO_CFG_REQUIRED),
 	OCTO_CFG_ENUM("strategy", struct cg_cfg, strategy, "ring-all", cg_strategy_names),
 	OCTO_CFG_DURATION("ring_time", struct cg_cfg, ring_time, "15", 1, 3600),
@@ -98,6 +100,7 @@ struct cg_group {
 	char *name;
 	char key[CG_NAME_MAX + 1]; /* the name in lower case: the state's key */
 	char *description;
+	char number[CG_EXT_MAX + 1]; /* dialled to pick up in the group; "": none */
 	enum cg_strategy strategy;
 	unsigned ring_time; /* seconds each member rings (not ring-all) */
 	unsigned timeout;   /* seconds in all; 0: no limit */
@@ -481,6 +484,14 @@ static void cg_add_section(struct cg_set *set, const struct octo_cfg_section *se
 		return;
 	}
 	octo_cfg_bind(sec, cg_opts, &cfg, NULL, diags);
+	if (cfg.number && *cfg.number && !cg_valid_ext(cfg.number)) {
+		const struct octo_cfg_var *v = octo_cfg_var_find(sec, "number");
+
+		octo_diags_add(diags, OCTO_DIAG_ERROR, v ? v->file : sec->file,
+			       v ? v->line : sec->line,
+			       "[%s] number: \"%s\" is not a number (1 to %d digits)", sec->name,
+			       octo_cfg_clean(clean, cfg.number), CG_EXT_MAX);
+	}
 	if (cfg.members.count > CG_MAX_MEMBERS) {
 		octo_diags_add(diags, OCTO_DIAG_ERROR, sec->file, sec->line,
 			       "[%s] members: %zu members, at most %d", sec->name,
@@ -541,6 +552,7 @@ static void cg_add_section(struct cg_set *set, const struct octo_cfg_section *se
 					   ? sec->name[i] - 'A' + 'a'
 					   : sec->name[i]);
 	g->description = octo_strdup(cfg.description ? cfg.description : "");
+	octo_strlcpy(g->number, cfg.number ? cfg.number : "", sizeof(g->number));
 	g->strategy = (enum cg_strategy)cfg.strategy;
 	g->ring_time = cfg.ring_time;
 	g->timeout = cfg.timeout;
@@ -588,6 +600,22 @@ static struct cg_set *cg_build(const char *config_dir, const struct cg_users *us
 	}
 	set->sorted = (struct cg_group **)octo_container_snapshot(set->by_name, &set->count,
 								  cg_group_cmp);
+	for (size_t i = 0; i < set->count; i++) {
+		const struct cg_group *g = set->sorted[i];
+
+		for (size_t k = 0; k < set->count && *g->number; k++)
+			if (k != i && !strcmp(set->sorted[k]->number, g->number) &&
+			    (set->sorted[k]->line < g->line ||
+			     (set->sorted[k]->line == g->line && k < i)))
+				octo_diags_add(diags, OCTO_DIAG_ERROR, g->file, g->line,
+					       "[%s] number: %s is already the number of call "
+					       "group %s", g->name, g->number,
+					       set->sorted[k]->name);
+	}
+	if (diags->errors != errors) {
+		octo_obj_unref(set);
+		return NULL;
+	}
 	return set;
 }
 
@@ -639,6 +667,10 @@ static struct cg_group *cg_find(const char *name)
 	pthread_rwlock_rdlock(&cg_lock);
 	if (cg_current)
 		g = octo_container_find(cg_current->by_name, name);
+	/* else by its number (callgroups.conf number =) */
+	for (size_t i = 0; !g && cg_current && *name && i < cg_current->count; i++)
+		if (!strcmp(cg_current->sorted[i]->number, name))
+			g = octo_obj_ref(cg_current->sorted[i]);
 	pthread_rwlock_unlock(&cg_lock);
 	return g;
 }
@@ -723,7 +755,7 @@ static const char cg_description[] =
 	"rings) by the group's strategy, connects the caller with the member who answers and\n"
 	"cancels the others; when nobody answers, the next step of the dialplan runs.\n"
 	"\n"
-	"name:    the group (a section of callgroups.conf).\n"
+	"name:    the group (a section of callgroups.conf), or its number (number =).\n"
 	"timeout: seconds in all before giving up (NOANSWER); 0: no limit. Default: the group's\n"
 	"         timeout.\n"
 	"message: a message for the operator: prompts (name&name...) played to the member who\n"
@@ -1314,6 +1346,7 @@ static void cg_show_one(struct octo_cli_out *out, const struct cg_group *g)
 
 	octo_cli_kv(out, "name", "%s", g->name);
 	octo_cli_kv(out, "description", "%s", g->description);
+	octo_cli_kv(out, "number", "%s", *g->number ? g->number : "-");
 	octo_cli_kv(out, "strategy", "%s", cg_strategy_names[g->strategy]);
 	octo_cli_kv(out, "members", "%zu", g->nmembers);
 	if (g->strategy == CG_RING_ALL)

@@ -26,9 +26,11 @@
  * pointer). Applications of other modules (Echo, SetSwitch, VoiceMailMain,
  * Park, ParkedCall, Record) are run by name through the registry, so this
  * module loads without them and says "not available" when one is missing.
- * Pickup hands the picker's channel to the caller's dial set
- * (octo_dial_pickup) and then only waits, without reading its events, until
- * the bridge that took it has hung it up.
+ * Pickup lends the picker's channel (octo_bridge_lend), hands it to the
+ * caller's dial set (octo_dial_pickup) and then only waits, without reading
+ * its events, until the bridge that took it gives it back: hung up, or
+ * moved by a blind transfer (its dialplan then goes on here, on its own
+ * call thread).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -498,16 +500,18 @@ struct ft_members {
 
 struct ft_group_cfg {
 	struct octo_cfg_list members;
+	char *number;
 };
 
 static const struct octo_cfg_opt ft_group_opts[] = {
 	OCTO_CFG_LIST("members", struct ft_group_cfg, members, NULL, OCTO_CFG_MULTI),
+	OCTO_CFG_STR("number", struct ft_group_cfg, number, NULL, 0),
 	OCTO_CFG_END
 };
 
 static bool ft_ignore_all(const char *key)
 {
-	return strcmp(key, "members") != 0;
+	return strcmp(key, "members") != 0 && strcmp(key, "number") != 0;
 }
 
 static void ft_members_add(struct ft_members *m, const char *ext)
@@ -520,21 +524,31 @@ static void ft_members_add(struct ft_members *m, const char *ext)
 }
 
 /* The members of `group` (NULL: of every group `picker` is a member of),
- * from callgroups.conf as it is on disk (app_callgroup owns the file). */
+ * from callgroups.conf as it is on disk (app_callgroup owns the file).
+ * `group` is a group's name (any case) or its number (number =); a name
+ * wins over a number that is the same. */
 static void ft_group_members(const char *group, const char *picker, struct ft_members *out)
 {
 	struct octo_diags diags = { 0 };
 	struct octo_cfg *cfg = octo_cfg_load(octo_paths.config_dir, FT_GROUPS_FILE, true, &diags);
+	bool by_name = false;
 
 	memset(out, 0, sizeof(*out));
+	for (const struct octo_cfg_section *s = cfg && group ? octo_cfg_first(cfg) : NULL; s;
+	     s = octo_cfg_next(s))
+		by_name |= !strcasecmp(s->name, group);
 	for (const struct octo_cfg_section *s = cfg ? octo_cfg_first(cfg) : NULL; s;
 	     s = octo_cfg_next(s)) {
 		struct ft_group_cfg g = { 0 };
 		bool in = false;
 
-		if (group && strcmp(s->name, group))
+		if (group && by_name && strcasecmp(s->name, group))
 			continue;
 		octo_cfg_bind(s, ft_group_opts, &g, ft_ignore_all, &diags);
+		if (group && !by_name && (!g.number || strcmp(g.number, group))) {
+			octo_cfg_unbind(ft_group_opts, &g);
+			continue;
+		}
 		for (size_t i = 0; i < g.members.count && !group; i++)
 			in |= !strcmp(g.members.items[i], picker);
 		if (group || in) {
@@ -548,14 +562,17 @@ static void ft_group_members(const char *group, const char *picker, struct ft_me
 	octo_diags_free(&diags);
 }
 
-/* Picks up a call ringing one of the members. Returns 0 when the picker was
- * handed over (it has hung up when this returns), OCTO_ENOTFOUND. */
+/* Picks up a call ringing one of the members. Returns OCTO_ENOTFOUND, or
+ * when the picker was handed over and is back: OCTO_BRIDGE_A_ENDED (it has
+ * hung up) or OCTO_BRIDGE_REDIRECTED (transferred: its dialplan goes on). */
 static int ft_pickup_members(struct octo_channel *chan, const char *picker,
 			     const struct ft_members *m)
 {
 	struct octo_channel **list;
 	size_t count;
 	int rc = OCTO_ENOTFOUND;
+	/* lent: a blind transfer of the picker brings it back to this thread */
+	bool lent = octo_bridge_lend(chan) == 0;
 
 	list = octo_chan_list(&count);
 	for (size_t i = 0; i < count && rc; i++) {
@@ -579,10 +596,15 @@ static int ft_pickup_members(struct octo_channel *chan, const char *picker,
 				       octo_chan_name(list[i]), user);
 	}
 	octo_chan_list_free(list, count);
-	if (rc)
+	if (rc) {
+		if (lent)
+			octo_bridge_lend_end(chan);
 		return OCTO_ENOTFOUND;
+	}
+	if (lent)
+		return octo_bridge_lend_wait(chan);
 	ft_wait_hangup(chan);
-	return 0;
+	return OCTO_BRIDGE_A_ENDED;
 }
 
 /* The pickup itself, for FeatureCode and Pickup(). */
@@ -620,7 +642,11 @@ static int ft_pickup(struct octo_channel *chan, const char *group)
 	}
 	rc = ft_pickup_members(chan, ext, m);
 	free(m);
-	if (!rc) {
+	if (rc == OCTO_BRIDGE_REDIRECTED) {
+		ft_result(chan, "pickup", "OK");
+		return OCTO_APP_CONTINUE;
+	}
+	if (rc == OCTO_BRIDGE_A_ENDED) {
 		ft_result(chan, "pickup", "OK");
 		return OCTO_APP_HANGUP;
 	}
@@ -1040,10 +1066,12 @@ static const char ft_description[] =
 
 static const char ft_pickup_description[] =
 	"Answers a call that is ringing a member of the caller's call groups (callgroups.conf:\n"
-	"every group the caller's user is a member of), or of the group named, in their place:\n"
-	"the caller of that call is connected with us and the ringing phones stop (answered\n"
-	"elsewhere). The oldest ringing call is taken. When there is none, the caller hears\n"
-	"\"there is no call to pick up\" and the next step runs (${FEATURE_STATUS}=NOTFOUND).";
+	"every group the caller's user is a member of), or of `group` (its name, or its number\n"
+	"= in callgroups.conf), in their place: the caller of that call is connected with us\n"
+	"and the ringing phones stop (answered elsewhere). The oldest ringing call is taken.\n"
+	"When there is none, the caller hears \"there is no call to pick up\" and the next\n"
+	"step runs (${FEATURE_STATUS}=NOTFOUND). When the caller we took transfers us on\n"
+	"(blind transfer), our dialplan goes on there.";
 
 static const struct octo_app ft_apps[] = {
 	{ .name = "FeatureCode",

@@ -19,15 +19,18 @@
  *  - else the calling channel itself, which hears its orbit first.
  *
  * DESIGN: a parked call keeps its own call thread: Park() plays the music
- * in short slices and looks between them for a retriever. ParkedCall()
- * posts its channel to the orbit and then only waits, without reading its
- * events, until it has hung up; the parked call's thread bridges the two
- * (it is the bridge's own side, so the retriever can transfer it on).
+ * on hold class of [parking] moh (musiconhold.conf) until the park timeout
+ * or until a retriever is posted (which stops the player at once).
+ * ParkedCall() lends its channel (octo_bridge_lend), posts it to the orbit
+ * and then only waits, without reading its events, until it is given back;
+ * the parked call's thread bridges the two (it is the bridge's own side, so
+ * the retriever can transfer it on, and a transfer of the retriever sends
+ * it back to its own thread).
  * park_lock guards the orbits; no channel function that takes the
  * channel's lock runs under it (only references and the immutable name).
  */
-#include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,9 +54,8 @@
 #define PARK_FILE "features.conf"
 #define PARK_HOLDER "app_park"
 #define PARK_MAX 200          /* orbits at most */
-#define PARK_SLICE_MS 200     /* music between two looks for a retriever */
+#define PARK_SLICE_MS 200     /* a pause when the music cannot play */
 #define PARK_RESERVE_MS 15000 /* a call moved to an orbit must arrive within this */
-#define PARK_FILES_MAX 64
 #define PARK_NAME_MAX 64
 
 struct park_config {
@@ -71,6 +73,7 @@ struct park_slot {
 	unsigned orbit;
 	struct octo_channel *chan;      /* our reference */
 	struct octo_channel *retriever; /* posted by ParkedCall (a reference) */
+	atomic_bool taken;              /* set with retriever: stops the music */
 	char parker[32];
 	char caller[64];
 	uint64_t since_ms, until_ms;
@@ -279,6 +282,7 @@ static int park_reserve(const struct park_config *cfg, struct octo_channel *chan
 		park_slots[found].state = PS_RESERVED;
 		park_slots[found].orbit = orbit;
 		park_slots[found].chan = octo_obj_ref(chan);
+		atomic_store(&park_slots[found].taken, false);
 		octo_strlcpy(park_slots[found].parker, parker ? parker : "",
 			     sizeof(park_slots[found].parker));
 		octo_strlcpy(park_slots[found].caller, caller, sizeof(park_slots[found].caller));
@@ -339,82 +343,6 @@ static void park_announce(struct octo_channel *chan, unsigned orbit)
 	park_say(chan, list);
 }
 
-/* ---------------------------------------------------------------- music */
-
-struct park_music {
-	char dir[1024];
-	char *files[PARK_FILES_MAX];
-	int count, next;
-	struct octo_sound *cur;
-};
-
-static int park_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The files of <sound folder>/moh/<class> (the generated default class
- * lives in moh/default). */
-static void park_music_open(struct park_music *m, const char *cls)
-{
-	DIR *d;
-	struct dirent *e;
-
-	memset(m, 0, sizeof(*m));
-	if (!octo_paths.sound_dir)
-		return;
-	snprintf(m->dir, sizeof(m->dir), "%s/moh/%s", octo_paths.sound_dir, cls);
-	d = opendir(m->dir);
-	if (!d)
-		return;
-	while ((e = readdir(d)) && m->count < PARK_FILES_MAX) {
-		size_t n = strlen(e->d_name);
-
-		if (e->d_name[0] == '.' || n < 5 || strcmp(e->d_name + n - 4, ".wav"))
-			continue;
-		m->files[m->count++] = octo_strdup(e->d_name);
-	}
-	closedir(d);
-	qsort(m->files, (size_t)m->count, sizeof(char *), park_cmp);
-}
-
-static void park_music_close(struct park_music *m)
-{
-	octo_sound_close(m->cur);
-	for (int i = 0; i < m->count; i++)
-		free(m->files[i]);
-	memset(m, 0, sizeof(*m));
-}
-
-/* Plays one slice of music (or waits as long without it). Returns 0 or
- * OCTO_EHANGUP. */
-static int park_music_slice(struct park_music *m, struct audio_player *p)
-{
-	int tries = 0;
-
-	while (m->count && tries++ <= m->count) {
-		int rc;
-
-		if (!m->cur) {
-			char path[1400], err[128];
-
-			snprintf(path, sizeof(path), "%s/%s", m->dir, m->files[m->next]);
-			m->next = (m->next + 1) % m->count;
-			if (octo_sound_open_file(path, &m->cur, err, sizeof(err)))
-				continue;
-		}
-		p->deadline_ms = octo_now_ms() + PARK_SLICE_MS;
-		rc = audio_player_sound(p, m->cur);
-		if (rc == OCTO_EHANGUP)
-			return rc;
-		if (rc == AUDIO_TIME)
-			return 0;
-		octo_sound_close(m->cur); /* the end of a file, or one that cannot be read */
-		m->cur = NULL;
-	}
-	return octo_chan_sleep(p->chan, PARK_SLICE_MS) == OCTO_EHANGUP ? OCTO_EHANGUP : 0;
-}
-
 /* ---------------------------------------------------------------- Park */
 
 /* Runs an application of another module by name (Dial). */
@@ -472,7 +400,7 @@ static int park_return(struct octo_channel *chan, const struct park_config *cfg,
 /* The parked call waits on slot i until retrieved, timed out or gone. */
 static int park_wait(struct octo_channel *chan, const struct park_config *cfg, int i)
 {
-	struct park_music m;
+	struct audio_moh cls;
 	struct audio_player p;
 	struct octo_channel *r = NULL;
 	char parker[32];
@@ -499,17 +427,25 @@ static int park_wait(struct octo_channel *chan, const struct park_config *cfg, i
 		snprintf(buf, sizeof(buf), "%u", orbit);
 		octo_chan_var_set(chan, "PARKINGSLOT", buf);
 	}
-	park_music_open(&m, cfg->moh);
+	if (audio_moh_class(octo_paths.config_dir, cfg->moh, &cls))
+		octo_chan_step(chan, "Park: no music on hold class \"%s\" in %s: the default "
+			       "class plays", cfg->moh, AUDIO_MOH_FILE);
 	audio_player_init(&p, chan, "Park");
+	p.cancel = &park_slots[i].taken; /* the slot is ours until park_release */
+	p.deadline_ms = until;
 	for (;;) {
 		pthread_mutex_lock(&park_lock);
 		r = octo_obj_ref(park_slots[i].retriever);
 		pthread_mutex_unlock(&park_lock);
-		if (r || rc == OCTO_EHANGUP || octo_chan_is_hungup(chan) || octo_now_ms() >= until)
+		if (r || rc == OCTO_EHANGUP || octo_chan_is_hungup(chan) ||
+		    octo_now_ms() >= until || audio_player_past(&p))
 			break;
-		rc = park_music_slice(&m, &p);
+		/* plays until the deadline, a retriever or a hang-up */
+		rc = audio_moh_play(&p, &cls);
+		if (rc != OCTO_EHANGUP && rc != AUDIO_TIME &&
+		    octo_chan_sleep(chan, PARK_SLICE_MS) == OCTO_EHANGUP)
+			rc = OCTO_EHANGUP;
 	}
-	park_music_close(&m);
 	octo_obj_unref(r);
 	r = park_release(i, chan); /* a retriever that came at the last moment wins */
 	if (octo_chan_is_hungup(chan) || rc == OCTO_EHANGUP) {
@@ -727,7 +663,7 @@ static int park_retrieve_exec(struct octo_channel *chan, char *args)
 	char *argv[2], *end;
 	int argc = octo_args_split(args, argv, 2);
 	unsigned long orbit;
-	bool taken = false;
+	bool taken = false, lent;
 
 	if (argc != 1 || !*argv[0]) {
 		octo_chan_step(chan, "ParkedCall: expected the orbit: ParkedCall(orbit)");
@@ -743,6 +679,8 @@ static int park_retrieve_exec(struct octo_channel *chan, char *args)
 	}
 	if (audio_answer(chan, "ParkedCall", false))
 		return OCTO_APP_HANGUP;
+	/* lent: a blind transfer of the retriever brings it back to this thread */
+	lent = octo_bridge_lend(chan) == 0;
 	pthread_mutex_lock(&park_lock);
 	for (int i = 0; i < PARK_MAX && !taken; i++) {
 		struct park_slot *s = &park_slots[i];
@@ -750,10 +688,13 @@ static int park_retrieve_exec(struct octo_channel *chan, char *args)
 		if (s->state != PS_PARKED || s->orbit != orbit || s->retriever || s->chan == chan)
 			continue;
 		s->retriever = octo_obj_ref(chan);
+		atomic_store(&s->taken, true);
 		taken = true;
 	}
 	pthread_mutex_unlock(&park_lock);
 	if (!taken) {
+		if (lent)
+			octo_bridge_lend_end(chan);
 		octo_chan_step(chan, "ParkedCall: no call is parked at orbit %lu", orbit);
 		octo_chan_var_set(chan, "PARKEDCALL_STATUS", "EMPTY");
 		park_say(chan, "park-empty");
@@ -761,6 +702,9 @@ static int park_retrieve_exec(struct octo_channel *chan, char *args)
 	}
 	octo_chan_step(chan, "ParkedCall: takes the call parked at orbit %lu", orbit);
 	octo_chan_var_set(chan, "PARKEDCALL_STATUS", "OK");
+	if (lent)
+		return octo_bridge_lend_wait(chan) == OCTO_BRIDGE_REDIRECTED ? OCTO_APP_CONTINUE
+									  : OCTO_APP_HANGUP;
 	park_wait_hangup(chan);
 	return OCTO_APP_HANGUP;
 }
@@ -824,7 +768,8 @@ static const struct octo_cli_cmd park_cli[] = {
 
 static const char park_description[] =
 	"Parks a call on a free orbit of features.conf [parking] (orbits = 701-720) with music\n"
-	"on hold (moh =), where anyone can take it with ParkedCall(orbit). Which call:\n"
+	"on hold (moh = a class of musiconhold.conf), where anyone can take it with\n"
+	"ParkedCall(orbit). Which call:\n"
 	"  - one moved here by a blind transfer (${TRANSFERRER}): the transferred party; the\n"
 	"    transferring user is the parker (the orbit is logged and in `parking show`);\n"
 	"  - when the caller is a user with another call in a conversation (on hold), the\n"

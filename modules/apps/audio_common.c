@@ -36,11 +36,14 @@
 /* ---------------------------------------------------------------- features.conf */
 
 static pthread_mutex_t audio_ft_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct audio_features audio_ft = { .digit_timeout_ms = 3000, .send_key = '#' };
+static struct audio_features audio_ft = {
+	.digit_timeout_ms = 3000, .send_key = '#', .dial_tones = true
+};
 
 struct audio_ft_cfg {
 	unsigned digit_timeout;
 	char send_key;
+	bool dial_tones;
 };
 
 static char audio_digit_upper(char c)
@@ -65,6 +68,7 @@ static const char *audio_set_send_key(void *field, const char *value)
 static const struct octo_cfg_opt audio_ft_opts[] = {
 	OCTO_CFG_DURATION_MS("digit_timeout", struct audio_ft_cfg, digit_timeout, "3s", 200, 60000),
 	OCTO_CFG_CUSTOM("send_key", struct audio_ft_cfg, send_key, "#", audio_set_send_key, NULL),
+	OCTO_CFG_BOOL("dial_tones", struct audio_ft_cfg, dial_tones, "yes"),
 	OCTO_CFG_END
 };
 
@@ -105,6 +109,7 @@ int audio_features_read(const char *config_dir, struct audio_features *out,
 		return OCTO_ECONFIG;
 	out->digit_timeout_ms = c.digit_timeout;
 	out->send_key = c.send_key;
+	out->dial_tones = c.dial_tones;
 	return 0;
 }
 
@@ -474,15 +479,78 @@ int audio_answer(struct octo_channel *chan, const char *app, bool noanswer)
 
 /* ---------------------------------------------------------------- digits */
 
+/* The dial tone: 425 Hz (ITU-T E.180, most of Europe) at about -13 dBm0,
+ * one period of 320 samples at 8 kHz, made once by the recurrence
+ * s[n] = 2 cos(w) s[n-1] - s[n-2] (no libm). */
+#define AUDIO_TONE_PERIOD 320
+static int16_t audio_tone_table[AUDIO_TONE_PERIOD];
+static pthread_once_t audio_tone_once = PTHREAD_ONCE_INIT;
+
+static void audio_tone_init(void)
+{
+	const double amp = 5000.0, sin_w = 0.3276301795616935, cos_w = 0.944806046466878;
+	double prev = -amp * sin_w, cur = 0.0; /* s[-1] = -A sin(w), s[0] = 0 */
+
+	for (int n = 0; n < AUDIO_TONE_PERIOD; n++) {
+		double next = 2.0 * cos_w * cur - prev;
+
+		audio_tone_table[n] = (int16_t)(cur >= 0 ? cur + 0.5 : cur - 0.5);
+		prev = cur;
+		cur = next;
+	}
+}
+
+/* Decides whether the dial tone plays (see audio_wait_digit). */
+static void audio_tone_decide(struct audio_player *p)
+{
+	const struct octo_chan_tech *tech = octo_chan_tech(p->chan);
+	struct audio_features ft;
+
+	audio_features_get(&ft);
+	p->tone = -1;
+	if (!ft.dial_tones || p->frames || p->samples || p->media < 0 || !tech ||
+	    !tech->write_frame)
+		return;
+	pthread_once(&audio_tone_once, audio_tone_init);
+	p->tone = 1;
+}
+
+/* Sends one frame of the dial tone (the technology paces it). 0, or
+ * OCTO_EHANGUP; a channel that refuses it (no audio path) ends the tone. */
+static int audio_tone_frame(struct audio_player *p)
+{
+	struct octo_frame f;
+	int rc;
+
+	octo_frame_silence(&f, OCTO_FRAME_SAMPLES);
+	for (unsigned i = 0; i < OCTO_FRAME_SAMPLES; i++)
+		f.data[i] = audio_tone_table[(p->tone_pos + i) % AUDIO_TONE_PERIOD];
+	p->tone_pos = (p->tone_pos + OCTO_FRAME_SAMPLES) % AUDIO_TONE_PERIOD;
+	rc = octo_chan_write_frame(p->chan, &f);
+	if (rc == OCTO_EHANGUP)
+		return rc;
+	if (rc)
+		p->tone = -1;
+	else if (p->tone == 1)
+		octo_chan_step(p->chan, "%s: dial tone until the first digit (features.conf "
+			       "dial_tones)", p->app);
+	if (!rc)
+		p->tone = 2;
+	return 0;
+}
+
 int audio_wait_digit(struct audio_player *p, int timeout_ms, char *digit)
 {
 	uint64_t deadline = octo_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	struct audio_player any = *p;
 	struct octo_chan_event ev;
 	struct octo_frame f;
+	uint64_t tone_t0 = 0, tone_sent = 0; /* the dial tone: its start, samples sent */
 	int rc;
 
 	any.stop = "0123456789*#ABCD";
+	if (!p->tone)
+		audio_tone_decide(p);
 	for (;;) {
 		uint64_t now;
 		int slice;
@@ -491,6 +559,7 @@ int audio_wait_digit(struct audio_player *p, int timeout_ms, char *digit)
 			rc = audio_event(&any, &ev);
 			if (rc == AUDIO_DIGIT) {
 				*digit = any.digit;
+				p->tone = -1;
 				return 1;
 			}
 			if (rc)
@@ -502,6 +571,25 @@ int audio_wait_digit(struct audio_player *p, int timeout_ms, char *digit)
 		if (now >= deadline)
 			return 0;
 		slice = deadline - now > AUDIO_POLL_MS ? AUDIO_POLL_MS : (int)(deadline - now);
+		if (p->tone > 0) {
+			/* a frame of tone (20 ms) when it is due -- the technology
+			 * paces it, and so do we, a frame ahead at most -- then a
+			 * look at what came meanwhile */
+			uint64_t due;
+
+			if (!tone_t0)
+				tone_t0 = now;
+			due = tone_t0 + tone_sent * 1000 / OCTO_FRAME_RATE;
+			if (due <= now + 20) {
+				rc = audio_tone_frame(p);
+				if (rc)
+					return rc;
+				tone_sent += OCTO_FRAME_SAMPLES;
+				slice = 0;
+			} else if ((uint64_t)slice > due - now - 20) {
+				slice = (int)(due - now - 20);
+			}
+		}
 		if (audio_can_read(p)) {
 			rc = octo_chan_read_frame(p->chan, &f, slice);
 			if (rc == OCTO_EHANGUP)
@@ -509,6 +597,7 @@ int audio_wait_digit(struct audio_player *p, int timeout_ms, char *digit)
 			if (rc == 1 && f.type == OCTO_FRAME_DTMF &&
 			    octo_frame_digit_valid(f.digit)) {
 				*digit = audio_digit_upper(f.digit);
+				p->tone = -1;
 				return 1;
 			}
 			if (rc < 0)
@@ -520,6 +609,7 @@ int audio_wait_digit(struct audio_player *p, int timeout_ms, char *digit)
 			rc = audio_event(&any, &ev);
 			if (rc == AUDIO_DIGIT) {
 				*digit = any.digit;
+				p->tone = -1;
 				return 1;
 			}
 		}
@@ -538,6 +628,8 @@ int audio_route_digits(struct audio_player *p, char *digits, size_t size,
 	size_t len = strlen(digits);
 	int rc;
 
+	if (len && !p->tone)
+		p->tone = -1; /* digits typed already: no dial tone after them */
 	octo_chan_copy(p->chan, OCTO_CHAN_PROCEDURE, proc, sizeof(proc));
 	for (;;) {
 		char d;

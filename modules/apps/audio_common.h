@@ -46,6 +46,8 @@ struct octo_pattern;
 struct audio_features {
 	unsigned digit_timeout_ms; /* digit_timeout: the inter-digit time-out (3 s) */
 	char send_key;             /* send_key: ends the digits typed ('#'); 0: none */
+	bool dial_tones;           /* dial_tones: the dial tone while a caller that was
+				    * told nothing is waited for digits (yes) */
 };
 
 /*
@@ -105,6 +107,11 @@ struct audio_player {
 	/* Optional: another channel whose hang-up stops the player (OCTO_EHANGUP),
 	 * e.g. the caller while a message plays to the member who answered. */
 	struct octo_channel *watch;
+	/* The dial tone of audio_wait_digit: 0 not decided yet, 1 to play, 2
+	 * playing, -1 none (not wanted, no audio, or a digit came). Set it to -1
+	 * before the first wait to have none. */
+	int tone;
+	unsigned tone_pos;      /* its phase, in samples */
 };
 
 /* Counts a frame of `samples` played (the player does; for callers that
@@ -157,6 +164,11 @@ int audio_answer(struct octo_channel *chan, const char *app, bool noanswer);
  * or a DTMF frame of the channel's audio (p->media decides whether the
  * audio is read; it may turn to -1). Other events are dropped. Returns 1
  * with *digit ('0'-'9', '*', '#', 'A'-'D'), 0 on time-out, OCTO_EHANGUP.
+ * DIAL TONE: when features.conf dial_tones is yes and this player has
+ * played nothing yet (no prompt: WaitDigits, Read without a prompt, an
+ * IVR node without a message ...), the caller hears the dial tone (425 Hz,
+ * continuous) while it waits, until the first digit; not after it, nor on
+ * channels that carry no audio. The step log says so once.
  */
 int audio_wait_digit(struct audio_player *p, int timeout_ms, char *digit);
 

@@ -5,10 +5,24 @@
 # overrides shown by `user show` and kept across a restart (the store),
 # `user set` / `user clear`, a switch toggled by code, an invalid code
 # answered with the announcement, pickup of a call ringing a member of the
-# picker's call group (and of a named group), and nothing to pick up.
+# picker's call group (and of a named group, and of a group by its number),
+# nothing to pick up; the dial tone (features.conf dial_tones) of WaitDigits
+# on a Test call with audio, heard as 425 Hz until the first digit, and
+# silence with dial_tones = no.
 . "$(dirname "$0")/../lib.sh"
 
 octo_config_dir
+# WaitDigits for a caller told nothing (DISA-like): the dial tone
+cat >>"$OCTO_CONF/dialplan.conf" <<'EOF2'
+
+[tonetest]
+description = features test: the dial tone while WaitDigits waits
+exten => 500,1,WaitDigits(10)
+same => n,Hangup()
+exten => 42,1,Log(notice,tonetest: routed to 42)
+same => n,Wait(30)
+same => n,Hangup()
+EOF2
 octo_start || exit 1
 
 # call NUMBER CALLER: a Test call from CALLER in [users]; prints its id.
@@ -130,10 +144,81 @@ octo_rx test hangup "$ringing" >/dev/null
 wait_end "caller hangs up: its call ends" "$ringing"
 wait_end "caller hangs up: the picker's call ends" "$picker"
 
+# by the group's number (callgroups.conf operators: number = 600)
+check_output "callgroup show: the number" '"number":"600"' octo_rx_json callgroup show operators
+ringing=$(call 101 102)
+wait_step "101 rings a third time" "$ringing" "ringing"
+picker=$(call "*88*79*600" 102)
+wait_step "*88*79*600 picks up by the group number" "$ringing" "picks up the call ringing"
+check_debug "the group found by its number" "$picker" "Pickup: took the call ringing"
+octo_rx test hangup "$picker" >/dev/null
+wait_end "picker by number hangs up: its call ends" "$picker"
+wait_end "picker by number hangs up: the caller's call ends" "$ringing"
+id=$(code "a group number that does not exist" "*88*79*699" 100 NOTFOUND)
+check_debug "no group 699" "$id" 'no call group "699"'
+
 id=$(code "nothing to pick up" "*88" 100 NOTFOUND)
 check_debug "nothing to pick up: the announcement" "$id" "feat-nopickup"
 id=$(code "unknown group" "*88*79*nosuch" 100 NOTFOUND)
 check_debug "unknown group: why" "$id" 'no call group "nosuch"'
+
+# ---------------------------------------------------------------- dial tone
+# a TestAudio caller (silent) waits in WaitDigits: it hears the dial tone
+# until it presses a key; what it heard is saved and measured with sox.
+id=$(octo_rx test call tonetest 500 100 audio=silence | sed -n 's/^id: *//p')
+wait_step "dial tone: announced" "$id" "WaitDigits: dial tone until the first digit"
+tone_heard()
+{
+	local s
+	s=$(octo_rx test show audio "$id" | sed -n 's/^seconds played: *//p')
+	[ -n "$s" ] && awk -v s="$s" 'BEGIN { exit !(s >= 1.0) }'
+}
+if wait_until 10 tone_heard; then
+	pass "dial tone: a second of it played"
+else
+	fail "dial tone: a second of it played" "$(octo_rx test show audio "$id")"
+fi
+check "dial tone: saved" octo_rx test record "$id" "$OCTO_TMP/tone.wav"
+if command -v sox >/dev/null 2>&1; then
+	freq=$(sox "$OCTO_TMP/tone.wav" -n stat 2>&1 | sed -n 's/^Rough *frequency: *//p')
+	if [ -n "$freq" ] && [ "$freq" -ge 415 ] && [ "$freq" -le 435 ]; then
+		pass "dial tone: 425 Hz ($freq)"
+	else
+		fail "dial tone: 425 Hz" "sox measured \"$freq\""
+	fi
+fi
+octo_rx test send digits "$id" 42 >/dev/null
+wait_step "dial tone: the digits route the call" "$id" "goto tonetest/42"
+before=$(octo_rx test show audio "$id" | sed -n 's/^frames played: *//p')
+sleep 0.5
+after=$(octo_rx test show audio "$id" | sed -n 's/^frames played: *//p')
+if [ -n "$before" ] && [ "$before" = "$after" ]; then
+	pass "dial tone: stops at the first digit"
+else
+	fail "dial tone: stops at the first digit" "frames played $before, then $after"
+fi
+octo_rx test hangup "$id" >/dev/null
+wait_end "dial tone call ends" "$id"
+
+sed -i 's/^dial_tones = yes$/dial_tones = no/' "$OCTO_CONF/features.conf"
+check "dial_tones = no: app_read reloads" octo_rx module reload app_read
+id=$(octo_rx test call tonetest 500 100 audio=silence | sed -n 's/^id: *//p')
+wait_step "dial_tones = no: WaitDigits waits" "$id" "WaitDigits(10)"
+sleep 1
+if [ "$(octo_rx test show audio "$id" | sed -n 's/^frames played: *//p')" = 0 ]; then
+	pass "dial_tones = no: nothing played"
+else
+	fail "dial_tones = no: nothing played" "$(octo_rx test show audio "$id")"
+fi
+if octo_rx call debug "$id" | grep -q "dial tone"; then
+	fail "dial_tones = no: no dial tone step" "$(octo_rx call debug "$id" | grep 'dial tone')"
+else
+	pass "dial_tones = no: no dial tone step"
+fi
+octo_rx test hangup "$id" >/dev/null
+wait_end "silent WaitDigits call ends" "$id"
+sed -i 's/^dial_tones = no$/dial_tones = yes/' "$OCTO_CONF/features.conf"
+check "dial_tones = yes again" octo_rx module reload app_read
 
 # ---------------------------------------------------------------- reload
 cp "$OCTO_CONF/features.conf" "$OCTO_TMP/features.conf.good"
@@ -157,3 +242,16 @@ sed -i 's/^park = 70$/park = 60/' "$OCTO_CONF/features.conf"
 check_output "octo -t: two codes alike" "[codes] park: code 60 is already the code of status" \
 	bash -c "'$OCTO_BIN' -t -C '$OCTO_CONF' -M '$OCTO_MODDIR' 2>&1; true"
 cp "$OCTO_TMP/features.conf.good" "$OCTO_CONF/features.conf"
+
+# callgroups.conf number =: each group its own, digits only
+cp "$OCTO_CONF/callgroups.conf" "$OCTO_TMP/callgroups.conf.good"
+printf '\n[dup]\nmembers = 102\nnumber = 600\n' >>"$OCTO_CONF/callgroups.conf"
+check_output "octo -t: a group number used twice" \
+	"[dup] number: 600 is already the number of call group operators" \
+	bash -c "'$OCTO_BIN' -t -C '$OCTO_CONF' -M '$OCTO_MODDIR' 2>&1; true"
+cp "$OCTO_TMP/callgroups.conf.good" "$OCTO_CONF/callgroups.conf"
+printf '\n[bad]\nmembers = 102\nnumber = 6x0\n' >>"$OCTO_CONF/callgroups.conf"
+check_output "octo -t: a group number that is not digits" \
+	'[bad] number: "6x0" is not a number (1 to 20 digits)' \
+	bash -c "'$OCTO_BIN' -t -C '$OCTO_CONF' -M '$OCTO_MODDIR' 2>&1; true"
+cp "$OCTO_TMP/callgroups.conf.good" "$OCTO_CONF/callgroups.conf"

@@ -4,11 +4,19 @@
 # its orbit, `parking show`, another phone takes it by dialling the orbit; a
 # user parks the other party of the call it holds (that party moves to the
 # orbit, the user hears the number); a parked call returns to the parker
-# after park_timeout; an empty orbit; every orbit taken.
+# after park_timeout; an empty orbit; every orbit taken; the music on hold
+# is a class of musiconhold.conf ([parking] moh), an unknown class plays the
+# default one. (SIP phones: tests/integration/pickup_sip.)
 . "$(dirname "$0")/../lib.sh"
 
 octo_config_dir
-# a short timeout for the return, and three orbits
+if [ ! -d "$OCTO_BUILD/sounds/en" ]; then
+	fail "prompts generated" "no $OCTO_BUILD/sounds/en (make builds them)"
+	exit 1
+fi
+# the prompts and music of the build tree, a short timeout for the return,
+# and three orbits
+sed -i "/^\[directories\]/a sounds = $OCTO_BUILD/sounds" "$OCTO_CONF/octo.conf"
 sed -i -e 's/^park_timeout = 45s$/park_timeout = 5s/' -e 's/^orbits = 701-720$/orbits = 701-703/' \
 	"$OCTO_CONF/features.conf"
 octo_start || exit 1
@@ -32,12 +40,16 @@ check_output "parking show: the timeout" '"park timeout":"5s"' octo_rx_json park
 # ---------------------------------------------------------------- park, retrieve
 a=$(call "*70" 100)
 wait_step "*70: parked" "$a" "Park: parked at orbit 701"
-check_debug "*70: the orbit is said" "$a" "park-at"
-check_debug "*70: digits of the orbit" "$a" "digits/7"
+check_debug "*70: the orbit is said" "$a" "Park: playing park-at"
+check_debug "*70: digits of the orbit" "$a" "Park: playing digits/7"
+wait_step "*70: the music on hold class" "$a" \
+	"Park: music on hold: class default, 2 files in $OCTO_BUILD/sounds/moh/default"
 if wait_until 10 parked 701; then pass "parking show: 701 parked"; else fail "parking show: 701 parked" "not listed"; fi
 b=$(call 701 102)
 wait_step "701 dialled: ParkedCall takes it" "$b" "ParkedCall: takes the call parked at orbit 701"
 wait_step "the parked call is bridged" "$a" "Park: Test/"
+check_debug "the retriever is lent to the parked call's bridge" "$b" \
+	"this call's own thread waits until the bridge gives it back"
 check_debug "bridge between the two" "$a" "bridge .* starts"
 check_output "orbit 701 is free again" '"parked calls":"0"' octo_rx_json parking show
 octo_rx test hangup "$b" >/dev/null
@@ -91,6 +103,25 @@ for id in $ids; do
 	wait_end "parked call $id hangs up" "$id"
 done
 check_output "no parked calls left" '"parked calls":"0"' octo_rx_json parking show
+
+# ---------------------------------------------------------------- music on hold classes
+sed -i 's/^moh = default$/moh = shuffle/' "$OCTO_CONF/features.conf"
+check "moh = shuffle: app_park reloads" octo_rx module reload app_park
+check_output "parking show: the class" '"music on hold":"shuffle"' octo_rx_json parking show
+m=$(call "*70" 101)
+wait_step "moh = shuffle: that class plays" "$m" "Park: music on hold: class shuffle"
+octo_rx test hangup "$m" >/dev/null
+wait_end "shuffle: the parked call ends" "$m"
+sed -i 's/^moh = shuffle$/moh = nosuch/' "$OCTO_CONF/features.conf"
+check "moh = nosuch: app_park reloads" octo_rx module reload app_park
+m=$(call "*70" 101)
+wait_step "an unknown class: said" "$m" \
+	'Park: no music on hold class "nosuch" in musiconhold.conf: the default class plays'
+wait_step "an unknown class: the default plays" "$m" "Park: music on hold: class default"
+octo_rx test hangup "$m" >/dev/null
+wait_end "nosuch: the parked call ends" "$m"
+sed -i 's/^moh = nosuch$/moh = default/' "$OCTO_CONF/features.conf"
+check "moh = default again" octo_rx module reload app_park
 
 # ---------------------------------------------------------------- unload, load
 check "app_park unloads" octo_rx module unload app_park
