@@ -24,15 +24,19 @@ struct reg_entry {
 	const char *name;          /* borrowed from the item's owner */
 	const void *item;
 	struct octo_module *owner; /* NULL for the core */
+	unsigned holds;            /* get()s not yet put() back (atomic) */
 };
 
 static const char *const reg_kind_names[OCTO_REG_KINDS] = {
 	"CLI command", "channel technology", "application", "function",
-	"CDR backend", "codec", "sound format", "service",
+	"CDR backend", "codec", "sound format", "service", "trunk",
 };
 
 static struct octo_container *reg_by_name[OCTO_REG_KINDS];
 static struct octo_container *reg_by_item[OCTO_REG_KINDS];
+/* Entries removed by octo_registry_remove while holders still had them from
+ * get(): their put() must still give the owner's use reference back. */
+static struct octo_container *reg_retired[OCTO_REG_KINDS];
 static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 const char *octo_reg_kind_name(enum octo_reg_kind kind)
@@ -55,7 +59,8 @@ int octo_registry_init(void)
 	for (int k = 0; k < OCTO_REG_KINDS; k++) {
 		reg_by_name[k] = octo_container_alloc_str(reg_entry_name, OCTO_CONTAINER_NOCASE);
 		reg_by_item[k] = octo_container_alloc_int(reg_entry_item, 0);
-		if (!reg_by_name[k] || !reg_by_item[k])
+		reg_retired[k] = octo_container_alloc_int(reg_entry_item, 0);
+		if (!reg_by_name[k] || !reg_by_item[k] || !reg_retired[k])
 			return OCTO_ENOMEM;
 	}
 	return 0;
@@ -66,7 +71,8 @@ void octo_registry_shutdown(void)
 	for (int k = 0; k < OCTO_REG_KINDS; k++) {
 		octo_obj_unref(reg_by_name[k]);
 		octo_obj_unref(reg_by_item[k]);
-		reg_by_name[k] = reg_by_item[k] = NULL;
+		octo_obj_unref(reg_retired[k]);
+		reg_by_name[k] = reg_by_item[k] = reg_retired[k] = NULL;
 	}
 }
 
@@ -133,6 +139,10 @@ int octo_registry_remove(enum octo_reg_kind kind, const void *item)
 	entry = octo_container_find_int(reg_by_item[kind], (uint64_t)(uintptr_t)item);
 	if (entry) {
 		reg_unlink_entry(entry);
+		/* held: kept aside until the last put() (the owner is still
+		 * loaded: its use count includes those holds) */
+		if (__atomic_load_n(&entry->holds, __ATOMIC_ACQUIRE))
+			octo_container_link(reg_retired[kind], entry);
 		octo_obj_unref(entry);
 	}
 	pthread_rwlock_unlock(&reg_lock);
@@ -172,8 +182,10 @@ void octo_registry_remove_module(struct octo_module *mod)
 		struct reg_sweep sw = { .mod = mod };
 
 		octo_container_foreach(reg_by_name[k], reg_collect_owned, &sw);
+		octo_container_foreach(reg_retired[k], reg_collect_owned, &sw);
 		for (size_t i = 0; i < sw.count; i++) {
 			reg_unlink_entry(sw.found[i]);
+			octo_container_unlink(reg_retired[k], sw.found[i]);
 			octo_obj_unref(sw.found[i]);
 		}
 		free(sw.found);
@@ -192,6 +204,7 @@ const void *octo_registry_get(enum octo_reg_kind kind, const char *name, const c
 	if (entry) {
 		if (entry->owner)
 			octo_module_ref(entry->owner, holder ? holder : "?");
+		__atomic_add_fetch(&entry->holds, 1, __ATOMIC_ACQ_REL);
 		item = entry->item;
 		octo_obj_unref(entry);
 	}
@@ -207,9 +220,18 @@ void octo_registry_put(enum octo_reg_kind kind, const void *item, const char *ho
 		return;
 	pthread_rwlock_rdlock(&reg_lock);
 	entry = octo_container_find_int(reg_by_item[kind], (uint64_t)(uintptr_t)item);
+	if (entry && !__atomic_load_n(&entry->holds, __ATOMIC_ACQUIRE)) {
+		/* registered again after a removal: the hold is on the old entry */
+		octo_obj_unref(entry);
+		entry = NULL;
+	}
+	if (!entry)
+		entry = octo_container_find_int(reg_retired[kind], (uint64_t)(uintptr_t)item);
 	if (entry) {
 		if (entry->owner)
 			octo_module_unref(entry->owner, holder ? holder : "?");
+		if (__atomic_sub_fetch(&entry->holds, 1, __ATOMIC_ACQ_REL) == 0)
+			octo_container_unlink(reg_retired[kind], entry);
 		octo_obj_unref(entry);
 	}
 	pthread_rwlock_unlock(&reg_lock);

@@ -20,7 +20,12 @@ modules_channels_chan_sip_la_SOURCES = \
 	modules/channels/chan_sip/sip_sdp.c \
 	modules/channels/chan_sip/sip_dialog.c \
 	modules/channels/chan_sip/sip_call.c \
-	modules/channels/chan_sip/sip_refer.c
+	modules/channels/chan_sip/sip_refer.c \
+	modules/channels/chan_sip/sip_moh.c \
+	modules/channels/chan_sip/sip_rtcp.c \
+	modules/channels/chan_sip/sip_replaces.c \
+	modules/channels/chan_sip/sip_record.h \
+	modules/channels/chan_sip/sip_record.c
 modules_channels_chan_sip_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	$(OSIP_CFLAGS) $(OPENSSL_CFLAGS) $(ORTP_CFLAGS)
 # -z nodelete: never unmapped, not even by lt_dlexit() at shutdown. OpenSSL
@@ -53,10 +58,23 @@ tests_unit_test_sip_txn_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 # test sockets as the phones; codec_g711 is compiled into the test.
 check_PROGRAMS += tests/unit/test_sip_media
 tests_unit_test_sip_media_SOURCES = tests/unit/test_sip_media.c tests/unit/octo_test.h \
-	modules/channels/chan_sip/sip_media.c modules/channels/chan_sip/sip_media.h
+	modules/channels/chan_sip/sip_media.c modules/channels/chan_sip/sip_media.h \
+	modules/channels/chan_sip/sip_rtcp.c modules/channels/chan_sip/sip_record.c \
+	modules/channels/chan_sip/sip_record.h
 tests_unit_test_sip_media_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(ORTP_CFLAGS)
 tests_unit_test_sip_media_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
+
+# In-call recording (sip_record.c) on relayed legs of sip_media.c, test
+# sockets as the phones, channels of a fake technology.
+check_PROGRAMS += tests/unit/test_sip_record
+tests_unit_test_sip_record_SOURCES = tests/unit/test_sip_record.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_media.c modules/channels/chan_sip/sip_media.h \
+	modules/channels/chan_sip/sip_rtcp.c modules/channels/chan_sip/sip_record.c \
+	modules/channels/chan_sip/sip_record.h
+tests_unit_test_sip_record_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(ORTP_CFLAGS)
+tests_unit_test_sip_record_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
 
 # Digest authentication and IP bans: vectors, nonces, sip_auth_request on the
 # real loop with a fake transport and users service, bans on a fake clock.
@@ -85,3 +103,12 @@ tests_unit_test_sip_refer_SOURCES = tests/unit/test_sip_refer.c tests/unit/octo_
 tests_unit_test_sip_refer_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_refer_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
+
+# RTCP checks of the media layer (sip_rtcp.c alone): compound packets,
+# report blocks, the report text of `sip show channel`.
+check_PROGRAMS += tests/unit/test_sip_rtcp
+tests_unit_test_sip_rtcp_SOURCES = tests/unit/test_sip_rtcp.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_rtcp.c modules/channels/chan_sip/sip_media.h
+tests_unit_test_sip_rtcp_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip
+tests_unit_test_sip_rtcp_LDADD = $(UNIT_LDADD)

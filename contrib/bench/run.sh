@@ -5,7 +5,7 @@
 # /proc/PID/stat over the step, 100% = one core) and its RSS (VmRSS). A
 # summary table follows. Meant for a 2-core machine; it builds nothing.
 #
-#   contrib/bench/run.sh [OPTIONS] MODE...      MODE: calls, media, register, all
+#   contrib/bench/run.sh [OPTIONS] MODE...   MODE: calls, media, register, cdr, all
 #
 #   calls     SIPp UAC -> Octo -> SIPp UAS: calls with digest auth, held 1 s,
 #             no media; steps are call rates (calls/s), 20 s each
@@ -18,7 +18,14 @@
 #   register  REGISTER with digest auth from --users users (SIPp CSV
 #             injection, each REGISTER the next user); steps are rates
 #             (REGISTER/s), 20 s each (default 100,200,400,800,1600)
-#   all       the three, one after the other
+#   cdr       the calls mode's steps, each followed by a count of the CDR
+#             rows the call legs left in cdr.db (the default sqlite
+#             backend): every call SIPp saw succeed must have its answered
+#             incoming and outgoing legs there (none missing, else the run
+#             fails), and the rows written per second over the step and
+#             the writer's catch-up (the time after the step until the last
+#             row was in) are shown. Needs sqlite3.
+#   all       calls, media and register, one after the other
 #
 # Options:
 #   --quick          tiny rates and durations, to check the driver (< 60 s)
@@ -35,7 +42,8 @@
 # Environment: OCTO_BUILD (a built tree; default build/run of contrib/run.sh),
 # OCTO_BIN (the daemon; default $OCTO_BUILD/core/octo), TMPDIR,
 # BENCH_LEFTOVER_WAIT (seconds to wait, after a mode, for Octo's RTP sockets
-# to close before warning; default 5, 2 with --quick).
+# to close before warning; default 5, 2 with --quick), BENCH_IDLE_WAIT
+# (seconds to wait after a step for its calls to end; default 45).
 #
 # What to measure: a build WITHOUT sanitizers, optimised, e.g.
 #   mkdir -p /tmp/b && cd /tmp/b && /path/to/octo/configure CFLAGS="-O2 -g" && make -j2
@@ -101,7 +109,7 @@ while [ $# -gt 0 ]; do
 		;;
 	--keep) keep=yes ;;
 	-h|--help) bench_usage; exit 0 ;;
-	calls|media|register) modes+=("$1") ;;
+	calls|media|register|cdr) modes+=("$1") ;;
 	all) modes+=(calls media register) ;;
 	*) bench_die "unknown argument '$1' (see --help)" ;;
 	esac
@@ -334,18 +342,50 @@ octo_channels()
 	octo_rx sip show channels | sed -n 's/.*channels: \([0-9]*\).*/\1/p' | head -n 1
 }
 
-# Waits (at most 20 s) until no call is left from the previous step.
+# Waits (at most BENCH_IDLE_WAIT s, default 45) until no call is left from
+# the previous step. A call whose caller vanished ends by itself: no ACK for
+# our 200 within 64*T1 (32 s) ends it with a BYE; so channels that take
+# longer than that to go are a bug. Says how long stragglers took.
 octo_idle()
 {
-	local n
-	for _ in $(seq 1 100); do
+	local n n0="" t0=$SECONDS wait=${BENCH_IDLE_WAIT:-45}
+	while :; do
 		n=$(octo_channels)
-		[ "${n:-0}" = 0 ] && return 0
-		sleep 0.2
+		[ -z "$n0" ] && n0=${n:-0}
+		if [ "${n:-0}" = 0 ]; then
+			[ "$n0" != 0 ] && [ $((SECONDS - t0)) -ge 5 ] &&
+				echo "bench: note: $n0 SIP channels were still up after the step," \
+					"all ended within $((SECONDS - t0)) s" >&2
+			return 0
+		fi
+		[ $((SECONDS - t0)) -ge "$wait" ] && break
+		sleep 0.5
 	done
-	echo "bench: $n SIP channels still up 20 s after the step:" >&2
+	echo "bench: $n SIP channels still up $wait s after the step:" >&2
 	octo_rx sip show channels | head -n 12 >&2
 	return 1
+}
+
+# After a mode: once the last SIP transaction is over (UDP transactions
+# linger up to 32 s to absorb retransmissions), Octo's RSS should be back
+# near where it started. Waits up to BENCH_TXN_WAIT s (default 40).
+octo_rss_after()
+{
+	local n t0=$SECONDS wait=${BENCH_TXN_WAIT:-40}
+	while :; do
+		n=$(octo_rx sip show transactions |
+			sed -n 's/^total: *\([0-9]*\).*/\1/p' | head -n 1)
+		[ "${n:-0}" = 0 ] && break
+		if [ $((SECONDS - t0)) -ge "$wait" ]; then
+			echo "bench: note: $n SIP transactions still open" \
+				"$wait s after the mode" >&2
+			break
+		fi
+		sleep 1
+	done
+	sleep 1
+	echo "bench: $mode: RSS $(bench_rss "$octo_pid") kB after the load" \
+		"($((SECONDS - t0)) s after the calls ended; ${rss_start:-?} kB at start)"
 }
 
 # After a mode: Octo's RTP sockets should close with the calls. Waits up to
@@ -526,8 +566,8 @@ mode_rates()
 		return
 	fi
 	case "$1:$quick" in
-	calls:no) echo 100 200 400 800 1200 1600 ;;
-	calls:yes) echo 5 10 ;;
+	calls:no|cdr:no) echo 100 200 400 800 1200 1600 ;;
+	calls:yes|cdr:yes) echo 5 10 ;;
 	media:no) echo 50 100 200 400 800 1200 1600 ;;
 	media:yes) echo 4 10 ;;
 	register:no) echo 100 200 400 800 1600 ;;
@@ -550,6 +590,86 @@ mode_calls()
 		kill -0 "$uas_pid" 2>/dev/null || { echo "bench: the answering SIPp died" >&2; return 1; }
 	done
 	uas_stop
+}
+
+# cdr_sql SQL: a query on the daemon's cdr.db.
+cdr_sql()
+{
+	sqlite3 -batch -noheader "$state/data/cdr.db" "$1" 2>/dev/null
+}
+
+# cdr_settle: waits (at most 30 s) until the rows of cdr.db stop growing for
+# a second; prints how long after the call it was that the last row came in
+# (seconds, 0.2 s resolution).
+cdr_settle()
+{
+	local t0 now last="" n same=0 changed
+	t0=$(date +%s.%N)
+	changed=$t0
+	for _ in $(seq 1 150); do
+		n=$(cdr_sql "select count(*) from cdr")
+		now=$(date +%s.%N)
+		if [ -n "$n" ] && [ "$n" = "$last" ]; then
+			same=$((same + 1))
+			[ "$same" -ge 5 ] && break
+		else
+			same=0
+			[ -n "$last" ] && changed=$now
+		fi
+		last=$n
+		sleep 0.2
+	done
+	awk -v a="$changed" -v b="$t0" 'BEGIN { printf "%.1f", a - b }'
+}
+
+mode_cdr()
+{
+	local r scen id0 rows in_ok out_ok missing settle rate last bad=0
+	command -v sqlite3 >/dev/null 2>&1 || {
+		echo "bench: cdr: sqlite3 not found (Debian: sqlite3)" >&2
+		return 1
+	}
+	uas_start || return 1
+	scen=$(sipp_scenario uac) || return 1
+	for r in $(mode_rates cdr); do
+		octo_idle
+		id0=$(cdr_sql "select coalesce(max(id), 0) from cdr")
+		id0=${id0:-0}
+		step_run $((duration + 60)) 0 0 -sf "$scen" -inf "$tmp/users.csv" -s "$callee" \
+			-auth_uri "$callee@127.0.0.1:$sip_port" \
+			-p "$(bench_port 5100 9999)" -r "$r" -m $((r * duration)) -l $((r * 30 + 10)) \
+			-d "$hold_ms" -recv_timeout 10000 -timeout $((duration + 40))s
+		octo_idle
+		# the settle time is counted from here: the calls have ended
+		settle=$(cdr_settle)
+		rows=$(cdr_sql "select count(*) from cdr where id > $id0")
+		in_ok=$(cdr_sql "select count(*) from cdr where id > $id0
+			and direction <> 'outbound' and disposition = 'ANSWERED'")
+		out_ok=$(cdr_sql "select count(*) from cdr where id > $id0
+			and direction = 'outbound' and disposition = 'ANSWERED'")
+		rows=${rows:-0}
+		in_ok=${in_ok:-0}
+		out_ok=${out_ok:-0}
+		missing=0
+		[ "$in_ok" -lt "$step_ok" ] && missing=$((step_ok - in_ok))
+		[ "$out_ok" -lt "$step_ok" ] && [ $((step_ok - out_ok)) -gt "$missing" ] &&
+			missing=$((step_ok - out_ok))
+		rate=$(awk -v n="$rows" -v w="$step_wall" -v s="$settle" \
+			'BEGIN { printf "%.0f", (w + s > 0 ? n / (w + s) : 0) }')
+		report cdr "$r" calls/s
+		echo "cdr      $r calls/s: sipp ok=$step_ok  rows=$rows (answered in=$in_ok" \
+			"out=$out_ok)  missing=$missing  rows/s=$rate  caught up ${settle}s after" \
+			"the calls"
+		last=$((${#results[@]} - 1))
+		results[last]="${results[last]}rows=$rows missing=$missing rows/s=$rate"
+		[ "$missing" -gt 0 ] && bad=1
+		kill -0 "$uas_pid" 2>/dev/null || { echo "bench: the answering SIPp died" >&2; return 1; }
+	done
+	uas_stop
+	if [ "$bad" != 0 ]; then
+		echo "bench: cdr: CDRs are missing for calls SIPp counted as successful" >&2
+		return 1
+	fi
 }
 
 mode_media()
@@ -616,11 +736,13 @@ status=0
 for mode in "${modes[@]}"; do
 	bench_config || exit 1
 	octo_start || exit 1
+	rss_start=$(bench_rss "$octo_pid")
 	echo "bench: $mode: Octo pid $octo_pid on 127.0.0.1:$sip_port," \
-		"RSS $(bench_rss "$octo_pid") kB at start"
+		"RSS $rss_start kB at start"
 	"mode_$mode" || status=1
 	uas_stop
 	octo_idle && octo_rtp_leftover
+	octo_rss_after
 	octo_stop
 	cp "$log" "$tmp/daemon-$mode.log" 2>/dev/null
 	: >"$log"

@@ -28,6 +28,7 @@ enum octo_reg_kind {
 	OCTO_REG_CODEC,       /* struct octo_codec */
 	OCTO_REG_FORMAT,      /* struct octo_sound_format */
 	OCTO_REG_SERVICE,     /* struct octo_service */
+	OCTO_REG_TRUNK,       /* struct octo_trunk (trunk.h) */
 	OCTO_REG_KINDS
 };
 

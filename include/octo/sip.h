@@ -44,9 +44,13 @@ struct octo_module;
 struct octo_sip_peer_cfg {
 	const char *name;       /* unique among peers: "provider", "fxo1", "dect-base2" */
 	const char *kind;       /* for `sip show peers`: "trunk", "fxs", "gsm", "dect" */
-	/* Where it is: a numeric IP ("192.0.2.9", "::1") and port (0 = 5060),
-	 * or host "dynamic": it REGISTERs to us with username/secret and is
-	 * reached at its registered contact. */
+	/* Where it is: a numeric IP ("192.0.2.9", "::1") or a DNS host name
+	 * ("sip.provider.example"), and port (0 = 5060), or host "dynamic": it
+	 * REGISTERs to us with username/secret and is reached at its
+	 * registered contact. A name is looked up (A/AAAA, IPv4 first; no SRV)
+	 * off the loop: until it resolves the peer's state is "Resolving", or
+	 * "Unresolved" with the reason, and calls to it fail; incoming
+	 * requests from any of its addresses belong to the peer. */
 	const char *host;
 	unsigned port;
 	const char *transport;  /* "udp" (default), "tcp", "tls" */
@@ -59,7 +63,9 @@ struct octo_sip_peer_cfg {
 	 * peer by its registration or digest user. */
 	const char *match;
 	/* Outbound registration (a trunk to a provider): when `registrar` is
-	 * set ("192.0.2.1" or "192.0.2.1:5070"), chan_sip keeps a REGISTER for
+	 * set ("192.0.2.1", "192.0.2.1:5070", "sip.provider.example[:5070]"; a
+	 * name goes into the Request-URI and the To/From of the REGISTER
+	 * unless from_domain says otherwise), chan_sip keeps a REGISTER for
 	 * `username` alive there every `register_expiry` seconds (0 = 3600),
 	 * retrying with back-off on failure and reporting to ops->status. */
 	const char *registrar;
@@ -71,6 +77,10 @@ struct octo_sip_peer_cfg {
 	 * Request-URI (default), true the To header. */
 	bool called_from_to;
 	bool qualify;           /* OPTIONS pings; status "Reachable (12 ms)" / "Unreachable" */
+	/* Seconds between lookups of a host or registrar name (0 = 300); a
+	 * failed lookup is retried after 30 s (or this, if less), and a failed
+	 * registration looks the names up again at once. */
+	unsigned dns_refresh;
 };
 
 /* An incoming INVITE from a peer, as the owner sees it. */
@@ -118,6 +128,15 @@ struct octo_sip_peer_ops {
 	 * SIP status to answer. Optional: without it these get 489 / 405. */
 	int (*device_event)(void *data, const char *event, const char *content_type,
 			    const char *body, size_t len);
+	/* Optional: an outgoing call to a dest made by peer_dest is being sent
+	 * now (the INVITE goes out). The owner counts `line` busy here and
+	 * returns 0, or a SIP status (486: that line is busy now) and the call
+	 * fails without an INVITE. Each call it accepts is matched by exactly
+	 * one released(); a dest that is never called costs nothing. For
+	 * devices of users (an FXS port, a DECT handset) that a Dial may or may
+	 * not place; owners that count at another moment (a trunk's acquire)
+	 * leave it NULL. */
+	int (*claim)(void *data, const char *line, const char *number);
 };
 
 /* Devices of users that other modules provide (an FXS port, a DECT
@@ -128,8 +147,12 @@ typedef int (*octo_sip_devices_fn)(void *data, const char *user, char (*dests)[O
 struct octo_sip_api {
 	/* Adds a peer. 0, OCTO_EEXIST (the name is taken, by a user too),
 	 * OCTO_EINVAL (a bad host/port/network, with a log line), OCTO_ENOMEM.
-	 * `ops` must stay valid until peer_remove; `owner` gets a use
-	 * reference while the peer exists. */
+	 * `ops` must stay valid until peer_remove. `owner` is usually NULL:
+	 * the owner removes its peers when it unloads, and no callback of a
+	 * peer runs once peer_remove returned. A non-NULL owner gets a use
+	 * reference while the peer exists -- which keeps it from unloading, so
+	 * only for owners that hold nothing of chan_sip's (else neither of the
+	 * two modules could ever unload). */
 	int (*peer_add)(struct octo_module *owner, const struct octo_sip_peer_cfg *cfg,
 			const struct octo_sip_peer_ops *ops, void *data);
 	/* Removes a peer: its outbound registration is withdrawn; calls in
@@ -140,15 +163,23 @@ struct octo_sip_api {
 	int (*peer_dest)(const char *name, const char *line, const char *number, char *dest,
 			 size_t size);
 	/* The peer's current state and reason (as last passed to ops->status),
-	 * and for a dynamic peer its registered contact. 0 or OCTO_ENOTFOUND. */
+	 * and for a dynamic peer its registered contact. 0 or OCTO_ENOTFOUND.
+	 * `state` gets the reason in parentheses when there is one ("Failed
+	 * (403 Forbidden)"); `contact` is "" when not registered. Either
+	 * buffer may be NULL. */
 	int (*peer_state)(const char *name, char *state, size_t state_size, char *contact,
 			  size_t contact_size);
 	/* Sends a MESSAGE (text/plain; charset=UTF-8) to `to_user` at the peer,
 	 * from `from_user`. Returns 0 when it was sent; the final answer comes
-	 * to `done` (may be NULL) with the SIP status (408 on timeout). */
+	 * to `done` (may be NULL) with the SIP status (408 on timeout). A 401/
+	 * 407 is answered once with the peer's credentials. `from_user` NULL or
+	 * "" is "octo"; numbers are letters, digits and + * # . _ -, at most 64;
+	 * text at most 4096 bytes (else OCTO_EINVAL). OCTO_ENOTFOUND: no such
+	 * peer, or a dynamic peer not registered now. `done` runs on the loop. */
 	int (*send_message)(const char *peer, const char *from_user, const char *to_user,
 			    const char *text, void (*done)(void *arg, int status), void *arg);
-	/* Adds / removes a provider of user devices (see octo_sip_devices_fn). */
+	/* Adds / removes a provider of user devices (see octo_sip_devices_fn).
+	 * `owner` as for peer_add (usually NULL, devices_remove at unload). */
 	int (*devices_add)(struct octo_module *owner, octo_sip_devices_fn fn, void *data);
 	void (*devices_remove)(octo_sip_devices_fn fn, void *data);
 };

@@ -65,9 +65,16 @@ struct octo_trunk {
 	 * appended to buf (NUL-terminated, may be cut at size). */
 	void (*describe)(const struct octo_trunk *trunk, char *buf, size_t size);
 	void *data;           /* the provider's */
+	/* Optional (may be NULL): acquire() succeeded but no channel was made
+	 * with `dest` (the leg could not even be created, e.g. the PBX's call
+	 * limit): count that channel free again. Must be harmless when the
+	 * technology reports the end of that call as well (count each once). */
+	void (*abandon)(const struct octo_trunk *trunk, const char *dest);
 };
 
-/* Registers a trunk (registry kind OCTO_REG_TRUNK): 0, OCTO_EEXIST, OCTO_ENOMEM. */
+/* Registers a trunk (registry kind OCTO_REG_TRUNK): 0, OCTO_EEXIST, OCTO_ENOMEM,
+ * or OCTO_EINVAL (a name that is not 1..63 letters, digits, _ - . +, or no
+ * acquire/status). */
 int octo_trunk_register(struct octo_module *owner, const struct octo_trunk *trunk);
 void octo_trunk_unregister(const struct octo_trunk *trunk);
 

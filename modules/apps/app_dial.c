@@ -77,8 +77,9 @@ static const char dial_description[] =
 	"               reject_anonymous; also a far end that declined (CALL_REJECTED)\n"
 	"  FORWARD      the user forwards the call: the dialplan goes on at the forward number\n"
 	"               (see below); ${FORWARD} is the number\n"
-	"  FORWARD_VOICEMAIL  the user forwards to VOICEMAIL: the next step runs, with\n"
-	"               ${FORWARD}=VOICEMAIL and ${DIALEDUSER} the mailbox's user\n"
+	"  FORWARD_VOICEMAIL  the user forwards to VOICEMAIL: Dial runs VoiceMail(<user>,u)\n"
+	"               (b when busy) when app_voicemail is loaded, then the next step runs,\n"
+	"               with ${FORWARD}=VOICEMAIL and ${DIALEDUSER} the mailbox's user\n"
 	"When several legs fail, the most telling status wins: BUSY, REJECTED, NOANSWER,\n"
 	"CONGESTION, CHANUNAVAIL.\n"
 	"\n"
@@ -275,6 +276,32 @@ static void dial_forward(struct octo_channel *chan, const char *ext, const char 
 	dial_set_status(chan, "FORWARD");
 }
 
+/* After dial_forward: a forward to VOICEMAIL runs VoiceMail(<user>,u|b) when
+ * app_voicemail is loaded (found by name: Dial does not require it); else,
+ * or after it, the next step runs. */
+static int dial_forwarded(struct octo_channel *chan, const char *ext, const char *reason)
+{
+	const char *holder = octo_chan_name(chan);
+	const struct octo_app *vm;
+	char st[32], args[DIAL_NUMBER_MAX + 8];
+	int rc;
+
+	if (!octo_chan_var_get(chan, "DIALSTATUS", st, sizeof(st)) ||
+	    strcmp(st, "FORWARD_VOICEMAIL"))
+		return OCTO_APP_CONTINUE;
+	vm = octo_registry_get(OCTO_REG_APP, "VoiceMail", holder);
+	if (!vm) {
+		octo_chan_step(chan, "Dial: no VoiceMail application (app_voicemail is not "
+			       "loaded): the next step runs");
+		return OCTO_APP_CONTINUE;
+	}
+	snprintf(args, sizeof(args), "%s,%s", ext, strcmp(reason, "busy") ? "u" : "b");
+	octo_chan_step(chan, "Dial: VoiceMail(%s)", args);
+	rc = vm->exec(chan, args);
+	octo_registry_put(OCTO_REG_APP, vm, holder);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- Dial */
 
 static int dial_parse(struct octo_channel *chan, char *args, char **targets, long *timeout,
@@ -445,7 +472,7 @@ static int dial_exec(struct octo_channel *chan, char *args)
 		octo_dial_free(d);
 		dial_forward(chan, one.ext, one.forward_all, "all", "CHANUNAVAIL");
 		dial_set_seconds(chan, "DIALEDTIME", octo_now_ms() - start);
-		return OCTO_APP_CONTINUE;
+		return dial_forwarded(chan, one.ext, "all");
 	}
 
 	st = octo_dial_run(d, (int)timeout_ms, &peer);
@@ -453,12 +480,15 @@ static int dial_exec(struct octo_channel *chan, char *args)
 	dial_set_seconds(chan, "DIALEDTIME", octo_now_ms() - start);
 
 	if (st != OCTO_DIAL_ANSWER) {
-		if (one.active && st == OCTO_DIAL_BUSY && *one.forward_busy)
+		if (one.active && st == OCTO_DIAL_BUSY && *one.forward_busy) {
 			dial_forward(chan, one.ext, one.forward_busy, "busy", "BUSY");
-		else if (one.active && st == OCTO_DIAL_NOANSWER && *one.forward_noanswer)
+			return dial_forwarded(chan, one.ext, "busy");
+		}
+		if (one.active && st == OCTO_DIAL_NOANSWER && *one.forward_noanswer) {
 			dial_forward(chan, one.ext, one.forward_noanswer, "noanswer", "NOANSWER");
-		else
-			dial_set_status(chan, octo_dial_status_name(st));
+			return dial_forwarded(chan, one.ext, "noanswer");
+		}
+		dial_set_status(chan, octo_dial_status_name(st));
 		return OCTO_APP_CONTINUE;
 	}
 

@@ -95,6 +95,31 @@ OCTO_TEST(registry_get_holds_the_module)
 	OCTO_CHECK(octo_registry_peek(OCTO_REG_APP, "GoodApp", NULL) == NULL);
 }
 
+/* A hold taken with get() on an item that its module then unregisters (a
+ * trunk removed by a reload while a call uses it) is still given back by
+ * put(): the module can unload afterwards. */
+OCTO_TEST(put_after_remove_gives_the_hold_back)
+{
+	static const struct octo_app held = { .name = "HeldApp" };
+	struct octo_module *owner = NULL;
+	const struct octo_app *app;
+	char err[512];
+
+	setup();
+	OCTO_CHECK_INT_EQ(octo_loader_load("mod_good", err, sizeof(err)), 0);
+	OCTO_CHECK(octo_registry_peek(OCTO_REG_APP, "GoodApp", &owner) != NULL);
+	OCTO_CHECK(owner != NULL);
+	OCTO_CHECK_INT_EQ(octo_registry_add(owner, OCTO_REG_APP, held.name, &held), 0);
+	app = octo_registry_get(OCTO_REG_APP, "HeldApp", "a call");
+	OCTO_CHECK(app == &held);
+	OCTO_CHECK_INT_EQ(octo_registry_remove(OCTO_REG_APP, &held), 0);
+	OCTO_CHECK(octo_registry_peek(OCTO_REG_APP, "HeldApp", NULL) == NULL);
+	OCTO_CHECK_INT_EQ(octo_loader_unload("mod_good", false, err, sizeof(err)), OCTO_EBUSY);
+	OCTO_CHECK_STR_EQ(err, "cannot unload mod_good: in use by a call (1)");
+	octo_registry_put(OCTO_REG_APP, app, "a call");
+	OCTO_CHECK_INT_EQ(octo_loader_unload("mod_good", false, err, sizeof(err)), 0);
+}
+
 OCTO_TEST(load_unload_load_again)
 {
 	char err[512], out[4096];

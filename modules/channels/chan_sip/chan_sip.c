@@ -29,6 +29,8 @@
 #include "octo/octo.h"
 #include "sip.h"
 #include "sip_media.h"
+#include "sip_peer.h"
+#include "sip_mwi.h"
 
 /* The parts of chan_sip that plug into the stack: init at load (after the
  * stack is ready, before the listeners open), fini at unload. Add a line
@@ -42,11 +44,15 @@ struct sip_part {
 static const struct sip_part sip_parts[] = {
 	/* first: its fini runs last, after the parts that free RTP endpoints */
 	{ "media", sip_media_init, sip_media_fini },
+	/* music on hold feeds RTP endpoints: its fini runs just before media's */
+	{ "moh", sip_moh_init, sip_moh_fini },
 	{ "auth", sip_auth_init, sip_auth_fini },
 	{ "security", sip_sec_init, sip_sec_fini },
 	{ "registrar", sip_reg_init, sip_reg_fini },
 	{ "calls", sip_call_init, sip_call_fini },
 	{ "transfers", sip_refer_init, sip_refer_fini },
+	{ "peers", sip_peer_init, sip_peer_fini }, /* trunks, gateways: sip_peer.c */
+	{ "mwi", sip_mwi_init, sip_mwi_fini }, /* message-summary: sip_mwi.c */
 	{ NULL, NULL, NULL },
 };
 
@@ -128,7 +134,7 @@ static int chan_sip_load(struct octo_module *self)
 			goto fail;
 		}
 	}
-	if (sip_cli_register(self) != 0)
+	if (sip_cli_register(self) != 0 || sip_peer_service_register(self) != 0)
 		goto fail;
 	if (sip_transport_start(cfg) != 0)
 		goto fail;

@@ -414,8 +414,10 @@ enum sip_txn_state sip_txn_state(const struct sip_txn *txn); /* [any], a snapsho
 /* The request that created the transaction. A server transaction lets go
  * of it once its final response is sent (NULL from then on: a handler that
  * needs the request longer keeps its own reference, octo_obj_ref(req)). A
- * client's keeps it, and gets its Via when the transaction starts on the
- * loop. sip_txn_request borrows [loop]; sip_txn_request_get returns a new
+ * client's gets its Via when the transaction starts on the loop and keeps
+ * it until its final response has been passed on (an INVITE client's: a
+ * 2xx passed again later finds NULL), since transactions linger up to
+ * 32 s after that. sip_txn_request borrows [loop]; sip_txn_request_get returns a new
  * reference or NULL [any]. */
 struct sip_msg *sip_txn_request(const struct sip_txn *txn);
 struct sip_msg *sip_txn_request_get(struct sip_txn *txn);
@@ -526,6 +528,14 @@ struct sip_cfg *sip_cfg_load(const char *dir, struct octo_diags *diags);
 void sip_cfg_set(struct sip_cfg *cfg);
 /* Drops the running config (at unload). */
 void sip_cfg_clear(void);
+/* For `sip show settings`: every key of [general] (the stack's and every
+ * part's general table) and of [media], in table order, with its value as
+ * text and where it came from ("sip.conf:12", or "default"). Sections that
+ * parts bind themselves ([security]) are not included. */
+void sip_cfg_dump(const struct sip_cfg *cfg,
+		  void (*emit)(void *ctx, const char *section, const char *key, const char *value,
+			       const char *origin),
+		  void *ctx);
 
 /* ================================================================ internals shared by the files */
 
@@ -543,6 +553,18 @@ int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port);
 /* Called for each received datagram / framed message (after the size limit). */
 void sip_transport_deliver(const char *buf, size_t len, const struct sip_addr *src);
+/* Overload control: true while UDP requests wait too long in the socket
+ * before the loop reads them (the kernel's receive time stamps); new
+ * requests (no To tag, not ACK/CANCEL) are then answered 503 with
+ * Retry-After before any handler runs, while requests and responses of
+ * calls under way are still served. sip_rx_lag_ms: the last datagram's
+ * wait; sip_overload_shed: counts one refused request. [any]
+ * sip_overload_update: the transport reports each datagram's wait (ms; 0
+ * when the socket was drained) [loop]. In sip_core.c. */
+void sip_overload_update(unsigned lag_ms);
+bool sip_overloaded(void);
+unsigned sip_rx_lag_ms(void);
+void sip_overload_shed(void);
 /* True when the listener settings of two configs differ (restart needed). */
 bool sip_transport_changed(const struct sip_cfg *a, const struct sip_cfg *b, char *what,
 			   size_t size);
@@ -614,11 +636,14 @@ int sip_reload(struct octo_diags *diags);
  * 200 with the answer in the ACK), ACK, BYE, CANCEL (487), re-INVITE (hold
  * and resume: queued on the channel as OCTO_EV_HOLD / OCTO_EV_UNHOLD, which
  * the core bridge passes to the other leg of any technology; indicate(HOLD)
- * sends a re-INVITE with a=sendonly, UNHOLD one with a=sendrecv), INFO
+ * sends a re-INVITE with a=sendonly and starts music on hold, sip_moh.c;
+ * UNHOLD stops it and sends one with a=sendrecv), INFO
  * DTMF (application/dtmf-relay, application/dtmf -> DIGIT events), RFC 4028
  * session timers (Session-Expires answered, 422 below 90 s, re-INVITE
  * refreshes when we are the refresher), REFER within a call (blind and
- * attended transfers, sip_refer.c). 100rel is not supported: a
+ * attended transfers, sip_refer.c), INVITE with Replaces (RFC 3891: call
+ * moved to another device, pickup of a ringing leg; sip_replaces.c).
+ * 100rel is not supported: a
  * Require: 100rel gets 420 from the stack. */
 
 /* --- SDP (sip_sdp.c): RFC 4566 parsing with libosip2, RFC 3264 offer/answer */
@@ -692,6 +717,10 @@ int sip_dialog_uac(struct sip_dialog *d, const struct sip_msg *invite, const str
  * Route headers and a Contact of ours. New reference or NULL. [loop] */
 struct sip_msg *sip_dialog_request(struct sip_dialog *d, enum sip_method m, uint32_t ack_cseq);
 void sip_dialog_clear(struct sip_dialog *d);
+/* A target refresh (RFC 3261 12.2.2: a re-INVITE or UPDATE in the dialog):
+ * the request's Contact becomes the remote target and, without a route
+ * set, its source where requests go. 0 or OCTO_E*. [loop] */
+int sip_dialog_refresh(struct sip_dialog *d, const struct sip_msg *req);
 /* Adds "Contact: <sip:octo@host:port;transport=..>" towards `dest`. [loop] */
 int sip_add_contact(struct sip_msg *m, const struct sip_addr *dest);
 /* The user part of a SIP URI ("sip:100@host" -> "100") into buf; "" when none. */
@@ -747,6 +776,55 @@ bool sip_call_remote_cseq(struct sip_call *c, uint32_t cseq);
  * The part of chan_sip.c's table. */
 int sip_refer_init(void);
 void sip_refer_fini(void);
+
+/* --- music on hold to held legs (sip_moh.c): sip.conf [general]
+ * moh_on_hold (yes) and moh_class (default). When the party bridged with a
+ * SIP leg holds the call, the leg still gets its re-INVITE (a=sendonly)
+ * and hears the class from one shared music thread (sip_media_moh_send)
+ * until the resume. The part of chan_sip.c's table and of sip_conf.c's. */
+extern const struct sip_cfg_part sip_moh_cfg_part;
+int sip_moh_init(void);
+void sip_moh_fini(void);
+/* Whether moh_on_hold is on; the configured class into class_name. [any] */
+bool sip_moh_enabled(char *class_name, size_t size);
+struct sip_media;
+/* Plays class `class_name` (NULL or "": moh_class; an unknown class: the
+ * default one, as MusicOnHold does) to endpoint m until sip_moh_stop(m).
+ * `desc` gets "class NAME (FOLDER)" for the step log. 0 or OCTO_E*. [any] */
+int sip_moh_start(struct sip_media *m, const char *class_name, char *desc, size_t size);
+/* Stops it (no-op when not playing); once it returns the music thread no
+ * longer touches m, which may then be freed. Start and stop of one
+ * endpoint must come from one thread (chan_sip: the loop). */
+void sip_moh_stop(struct sip_media *m);
+/* Held legs hearing music now, and (when not NULL) classes playing. [any] */
+unsigned sip_moh_count(unsigned *classes);
+
+/* --- INVITE with Replaces received directly (sip_replaces.c, RFC 3891)
+ * A phone of a user sends a new INVITE naming an existing call leg:
+ *  - an answered leg of the same user (a call pulled to another device):
+ *    the new call takes the leg's place -- its channel, so its bridge and
+ *    its relayed media -- and the replaced phone gets a BYE;
+ *  - an outgoing leg still ringing (call pickup of an early dialog that
+ *    Octo started): the new call answers it in the ringing phone's place
+ *    and the ringing INVITE is cancelled.
+ * Refused: 400 (a bad or repeated Replaces), 481 (no such leg, a leg that
+ * ended, an early dialog Octo did not start), 486 (early-only and the leg
+ * is answered), 403 (another user's answered call). */
+/* Checks the Replaces of a new INVITE from authenticated user `user`:
+ * returns 0 with *target NULL (no Replaces: an ordinary call), 0 with
+ * *target a new reference on the leg to replace, or the status to answer
+ * with and *why (static text). [loop] */
+int sip_replaces_lookup(const struct sip_msg *req, const char *user, struct sip_call **target,
+			const char **why);
+/* For it (sip_call.c): the leg of Call-ID `call_id` whose tag (ours) is
+ * `local_tag`, in any state but hung up or ended: a new reference or NULL;
+ * the phone's tag of it (NULL while an outgoing INVITE has no answer with
+ * a tag yet); whether it is an outgoing leg still ringing (Calling or
+ * Ringing (out)), or an incoming INVITE not answered yet. [loop] */
+struct sip_call *sip_call_find_local(const char *call_id, const char *local_tag);
+const char *sip_call_remote_tag(const struct sip_call *c);
+bool sip_call_is_ringing_out(const struct sip_call *c);
+bool sip_call_is_ringing_in(const struct sip_call *c);
 
 /* ================================================================ registrar, digest auth, bans
  * (sip_auth.c, sip_reg.c, sip_qualify.c, sip_security.c)

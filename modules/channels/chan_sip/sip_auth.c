@@ -341,6 +341,50 @@ struct auth_nc {
 static struct auth_nc *auth_nc_tab[AUTH_NC_BUCKETS];
 static size_t auth_nc_count;
 
+/* Entries come from blocks of their own, not one malloc each: they live
+ * for nonce_lifetime (minutes), one per authenticated request, and
+ * scattered among the short-lived allocations of calls and transactions
+ * they kept most of the heap's pages in use after a burst (measured after
+ * 16,000 REGISTERs: 36 MB held by malloc, 2 MB of it in use, and
+ * malloc_trim could give nothing back). Blocks are freed at unload. */
+#define AUTH_NC_BLOCK 1024
+struct auth_nc_block {
+	struct auth_nc_block *next;
+	struct auth_nc e[AUTH_NC_BLOCK];
+};
+static struct auth_nc_block *auth_nc_blocks;
+static struct auth_nc *auth_nc_free;
+
+/* A zeroed entry, or NULL. Lock held. */
+static struct auth_nc *auth_nc_get(void)
+{
+	struct auth_nc *e;
+
+	if (!auth_nc_free) {
+		struct auth_nc_block *b = malloc(sizeof(*b));
+
+		if (!b)
+			return NULL;
+		b->next = auth_nc_blocks;
+		auth_nc_blocks = b;
+		for (size_t i = 0; i < AUTH_NC_BLOCK; i++) {
+			b->e[i].next = auth_nc_free;
+			auth_nc_free = &b->e[i];
+		}
+	}
+	e = auth_nc_free;
+	auth_nc_free = e->next;
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+/* Lock held. */
+static void auth_nc_put(struct auth_nc *e)
+{
+	e->next = auth_nc_free;
+	auth_nc_free = e;
+}
+
 static size_t auth_nc_bucket(const unsigned char *key)
 {
 	/* the key holds 8 random bytes: no need for a keyed hash */
@@ -360,7 +404,7 @@ static void auth_nc_prune(size_t b, uint64_t now)
 
 			if (e->expires_ms <= now) {
 				*pp = e->next;
-				free(e);
+				auth_nc_put(e);
 				auth_nc_count--;
 			} else {
 				pp = &e->next;
@@ -397,7 +441,7 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 		auth_nc_prune(SIZE_MAX, now);
 	if (auth_nc_count >= AUTH_NC_MAX)
 		goto out; /* full of live nonces: the client gets a new one (stale) */
-	e = calloc(1, sizeof(*e));
+	e = auth_nc_get();
 	if (!e)
 		goto out;
 	memcpy(e->key, raw, AUTH_RAW_LEN);
@@ -415,14 +459,15 @@ out:
 static void auth_nc_clear(void)
 {
 	pthread_mutex_lock(&auth_lock);
-	for (size_t i = 0; i < AUTH_NC_BUCKETS; i++) {
-		while (auth_nc_tab[i]) {
-			struct auth_nc *e = auth_nc_tab[i];
+	for (size_t i = 0; i < AUTH_NC_BUCKETS; i++)
+		auth_nc_tab[i] = NULL;
+	while (auth_nc_blocks) {
+		struct auth_nc_block *b = auth_nc_blocks;
 
-			auth_nc_tab[i] = e->next;
-			free(e);
-		}
+		auth_nc_blocks = b->next;
+		free(b);
 	}
+	auth_nc_free = NULL;
 	auth_nc_count = 0;
 	pthread_mutex_unlock(&auth_lock);
 }

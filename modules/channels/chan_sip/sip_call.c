@@ -5,7 +5,9 @@
  * user's registered contacts. BYE, CANCEL, re-INVITE (hold and resume,
  * queued as events that the core bridge passes to the other leg), in-dialog
  * INFO (DTMF), RFC 4028 session timers; media through sip_media.c (relayed
- * natively between two SIP legs). REFER is sip_refer.c's.
+ * natively between two SIP legs). REFER is sip_refer.c's; music on hold to a
+ * held leg sip_moh.c's; INVITE with Replaces checked by sip_replaces.c, taken
+ * over here (call_take_over).
  *
  * DESIGN
  *  - Every call's SIP state (dialog, transactions, SDP) is touched on the
@@ -47,6 +49,8 @@
 #include "octo/users.h"
 #include "sip.h"
 #include "sip_media.h"
+#include "sip_record.h"
+#include "sip_peer.h"
 
 #define CALL_MIN_SE 90 /* RFC 4028 Min-SE we ask for (seconds) */
 #define CALL_SDP_MAX 2048
@@ -102,6 +106,9 @@ struct sip_call {
 	bool want_pending;          /* a direction asked for while a re-INVITE was pending */
 	enum sip_sdp_dir want_dir;
 	uint64_t created_ms;
+	struct sip_peer_use *puse; /* a call of a SIP peer (sip_peer.c): released once */
+	char peer_user[64], peer_secret[128]; /* outgoing to a peer: answers its 401/407 */
+	bool peer_auth_tried;
 };
 
 struct call_job {
@@ -136,6 +143,8 @@ static void call_destroy(void *obj)
 	struct sip_call *c = obj;
 
 	/* no call thread holds a reference any more: media_users is 0 */
+	sip_peer_use_release(&c->puse);
+	sip_moh_stop(c->media);
 	sip_media_free(c->media);
 	sip_media_free(c->media_dead);
 	octo_obj_unref(c->ist);
@@ -422,6 +431,9 @@ static void call_media_release(struct sip_call *c)
 {
 	struct sip_media *m;
 
+	/* the music thread lets go of it first (sip_moh.c); c->media changes
+	 * only on this thread */
+	sip_moh_stop(c->media);
 	pthread_mutex_lock(&call_lock);
 	m = c->media;
 	c->media = NULL;
@@ -432,6 +444,20 @@ static void call_media_release(struct sip_call *c)
 	}
 	pthread_mutex_unlock(&call_lock);
 	sip_media_free(m);
+}
+
+/* Music on hold to this leg, whose partner holds the call (sip_moh.c): the
+ * class of the channel variable MOHCLASS, else sip.conf's moh_class. */
+static void call_moh_start(struct sip_call *c)
+{
+	char cls[72] = "", desc[200];
+
+	if (!c->media || !sip_moh_enabled(NULL, 0))
+		return;
+	if (c->chan)
+		octo_chan_var_get(c->chan, "MOHCLASS", cls, sizeof(cls));
+	if (sip_moh_start(c->media, cls, desc, sizeof(desc)) == 0 && c->chan)
+		octo_chan_step(c->chan, "SIP: music on hold to the held phone: %s", desc);
 }
 
 /* For a call thread: the call of `chan` (new reference, or NULL once it
@@ -590,10 +616,120 @@ static void call_reject(struct sip_txn *txn, int status, const char *reason, con
 
 static void call_on_reinvite(struct sip_txn *txn, struct sip_msg *req);
 
+/* The end of an incoming INVITE's server transaction. Timer L (or H) with
+ * the call still waiting for the ACK of its 200, or a 200 that could not be
+ * sent: the phone is gone or never saw the answer. RFC 3261 13.3.1.4: the
+ * session is ended with a BYE -- without this the call would stay up
+ * forever (no RTP timeout without media). */
+static void call_ist_end(struct sip_txn *txn, enum sip_txn_end why, void *data)
+{
+	struct sip_call *c = data;
+
+	bool no_ack = why == SIP_END_TIMEOUT && c->answered_sent && c->state == CALL_UP;
+	bool lost = why == SIP_END_TRANSPORT && c->chan &&
+		    (c->state == CALL_UP || c->state == CALL_RINGING_IN);
+
+	if (c->ist == txn && (no_ack || lost)) {
+		octo_obj_unref(c->ist);
+		c->ist = NULL;
+		if (c->chan) {
+			octo_chan_step(c->chan, "SIP: %s: hanging up",
+				       no_ack ? "no ACK for our 200 OK"
+					      : "cannot send to the phone");
+			call_event(c, OCTO_EV_HANGUP, OCTO_CAUSE_FAILURE, 0);
+		} else {
+			call_send_bye(c); /* hung up already: only the dialog is left */
+		}
+	}
+	octo_obj_unref(c);
+}
+
+/* ---------------------------------------------------------------- INVITE with Replaces
+ * (RFC 3891; the header and the choice of the leg are sip_replaces.c's) */
+
+static void call_answer_loop(void *data);
+
+/* The new incoming call c (dialog, media, key made; no channel) takes the
+ * place of leg x: x's channel becomes c's, so the bridge, the relayed
+ * media, the dialplan and the CDR go on with it. An answered x gets a BYE;
+ * a ringing outgoing x (pickup) is cancelled and its channel answered. */
+static void call_take_over(struct sip_call *c, struct sip_call *x)
+{
+	struct octo_channel *chan = x->chan;
+	bool up = x->state == CALL_UP;
+	struct call_job j = { .call = c };
+	char src[SIP_ADDR_STRLEN];
+
+	/* the channel's pvt reference goes from x to c, the call's from x to c */
+	pthread_mutex_lock(&call_lock);
+	octo_chan_set_pvt(chan, octo_obj_ref(c));
+	pthread_mutex_unlock(&call_lock);
+	octo_obj_unref(x); /* the pvt's */
+	c->chan = chan;
+	x->chan = NULL;
+	x->hangup_done = true;
+	octo_strlcpy(c->chan_id, x->chan_id, sizeof(c->chan_id));
+	octo_strlcpy(c->chan_name, x->chan_name, sizeof(c->chan_name));
+	octo_chan_var_set(chan, "SIPCALLID", c->dlg.call_id);
+	sip_addr_str(&c->dlg.peer, src, sizeof(src));
+	if (up) {
+		struct sip_call *p = x->peer;
+
+		octo_chan_step(chan, "SIP: INVITE with Replaces from user %s at %s: this call "
+			       "moves to that phone", c->user, src);
+		if (p) {
+			/* the native relay follows: x's endpoint out, c's in */
+			if (x->media && p->media)
+				sip_media_relay(x->media, p->media, false);
+			if (p->peer == x) {
+				octo_obj_unref(p->peer);
+				p->peer = octo_obj_ref(c);
+			}
+			c->peer = p; /* x's reference */
+			x->peer = NULL;
+			if (!c->media || !p->media || sip_media_relay(c->media, p->media, true))
+				octo_chan_step(chan, "SIP: Replaces: the media of %s cannot be "
+					       "relayed to the new phone", p->chan_name);
+		}
+		if (x->local_hold) {
+			/* the partner holds the call: so it stays for the new phone */
+			c->local_hold = true;
+			c->local_dir = call_held_answer_dir(c, c->have_remote ? c->remote.dir
+									  : SIP_DIR_SENDRECV);
+			call_moh_start(c);
+		}
+		/* the old phone held the call and the new one does not, or the
+		 * reverse: the bridge passes it on as if one phone had done it */
+		c->remote_hold = c->have_remote && (c->remote.dir == SIP_DIR_SENDONLY ||
+						    c->remote.dir == SIP_DIR_INACTIVE);
+		if (c->remote_hold != x->remote_hold)
+			call_event(c, c->remote_hold ? OCTO_EV_HOLD : OCTO_EV_UNHOLD, 0, 0);
+		call_se_stop(x);
+		call_send_bye(x);
+		call_unlink(x);
+		call_media_release(x);
+		call_answer_loop(&j);
+		return;
+	}
+	octo_chan_step(chan, "SIP: INVITE with Replaces from user %s at %s: picks up this "
+		       "ringing call", c->user, src);
+	octo_chan_var_set(chan, "PICKEDUPBY", c->user);
+	x->state = CALL_ENDING;
+	if (x->ict)
+		sip_txn_cancel(x->ict); /* its 487 ends it (call_ict_resp) */
+	call_answer_loop(&j);
+	if (j.rc == 0)
+		call_event(c, OCTO_EV_ANSWER, 0, 0);
+	else
+		call_event(c, OCTO_EV_HANGUP, OCTO_CAUSE_FAILURE, 0);
+}
+
 static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 {
-	struct octo_user *user;
-	struct sip_call *c = NULL;
+	struct octo_user *user = NULL;
+	struct sip_peer_in pin; /* a call from a SIP peer (trunk, gateway): sip_peer.c */
+	const char *prefs, *who;
+	struct sip_call *c = NULL, *repl = NULL; /* repl: the leg a Replaces names */
 	struct octo_channel *chan;
 	struct sip_sdp offer;
 	const char *body, *why = NULL, *se;
@@ -618,18 +754,33 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 		}
 		return;
 	}
-	user = sip_auth_request(txn, req);
-	if (!user)
-		return;
+	switch (sip_peer_invite(txn, req, &pin)) {
+	case SIP_PEER_HANDLED: return;
+	case SIP_PEER_ROUTED: break;
+	default:
+		user = sip_auth_request(txn, req);
+		if (!user)
+			return;
+	}
+	prefs = user ? user->codecs : pin.codecs;
+	who = user ? user->extension : pin.route.label;
 	body = call_body(req, &len);
 	if (body && len) {
 		if (sip_sdp_parse(body, len, &offer, &why) != 0) {
 			call_reject(txn, 488, "Not Acceptable Here", why);
 			goto out;
 		}
-		if (sip_sdp_choose(&offer, user->codecs) < 0) {
+		if (sip_sdp_choose(&offer, prefs) < 0) {
 			call_reject(txn, 488, "Not Acceptable Here",
 				    "no common codec (PCMU, PCMA)");
+			goto out;
+		}
+	}
+	if (user) {
+		int rs = sip_replaces_lookup(req, user->extension, &repl, &why);
+
+		if (rs) {
+			call_reject(txn, rs, NULL, why);
 			goto out;
 		}
 	}
@@ -642,12 +793,18 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 		sip_txn_respond(txn, 500, NULL);
 		goto out;
 	}
-	octo_strlcpy(c->prefs, user->codecs, sizeof(c->prefs));
-	octo_strlcpy(c->user, user->extension, sizeof(c->user));
-	c->user_known = true;
+	octo_strlcpy(c->prefs, prefs, sizeof(c->prefs));
+	if (user) {
+		octo_strlcpy(c->user, user->extension, sizeof(c->user));
+		c->user_known = true;
+	}
+	c->puse = pin.use;
+	pin.use = NULL;
 	c->ist = octo_obj_ref(txn);
 	c->invite = octo_obj_ref(req);
 	c->state = CALL_RINGING_IN;
+	if (sip_txn_state(txn) != SIP_TXN_TERMINATED)
+		sip_txn_set_data(txn, octo_obj_ref(c), call_ist_end);
 	if (sip_dialog_uas(&c->dlg, req, sip_txn_to_tag(txn)) != 0) {
 		call_reject(txn, 400, "Bad Request", "cannot make a dialog (Contact?)");
 		goto out;
@@ -672,7 +829,16 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 		sip_txn_respond(txn, 500, NULL);
 		goto out;
 	}
-	chan = octo_chan_alloc("SIP", OCTO_CHAN_RING, "%s", user->extension);
+	if (repl) {
+		if (repl->chan && !repl->hangup_done && repl->state != CALL_ENDED) {
+			call_take_over(c, repl);
+		} else {
+			call_unlink(c);
+			call_reject(txn, 481, NULL, "Replaces names a call that ended");
+		}
+		goto out;
+	}
+	chan = octo_chan_alloc("SIP", OCTO_CHAN_RING, "%s", who);
 	if (!chan) {
 		call_unlink(c);
 		call_reject(txn, 503, "Service Unavailable", "no channel (call limit?)");
@@ -681,31 +847,48 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 	c->chan = chan; /* the allocation's reference */
 	octo_strlcpy(c->chan_id, octo_chan_id(chan), sizeof(c->chan_id));
 	octo_strlcpy(c->chan_name, octo_chan_name(chan), sizeof(c->chan_name));
-	if (req->osip->req_uri)
+	if (!user)
+		call_clean_number(pin.route.called, called, sizeof(called));
+	if (user && req->osip->req_uri)
 		call_clean_number(sip_uri_user(req->osip->req_uri, buf, sizeof(buf)), called,
 				  sizeof(called));
-	if (!*called && req->osip->to)
+	if (user && !*called && req->osip->to)
 		call_clean_number(sip_uri_user(req->osip->to->url, buf, sizeof(buf)), called,
 				  sizeof(called));
-	octo_chan_set(chan, OCTO_CHAN_CALLER_NUM, user->extension);
-	octo_chan_set(chan, OCTO_CHAN_CALLER_NAME, *user->name ? user->name : user->extension);
+	if (user) {
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NUM, user->extension);
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NAME,
+			      *user->name ? user->name : user->extension);
+		octo_chan_set(chan, OCTO_CHAN_PROCEDURE,
+			      *user->procedure ? user->procedure : "users");
+		octo_chan_var_set(chan, "USER", user->extension);
+	} else {
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NUM, pin.route.caller);
+		octo_chan_set(chan, OCTO_CHAN_CALLER_NAME, pin.route.caller_name);
+		octo_chan_set(chan, OCTO_CHAN_PROCEDURE, pin.route.procedure);
+		octo_chan_var_set(chan, "SIPPEER", pin.peer);
+		if (*pin.route.trunk)
+			octo_chan_var_set(chan, "TRUNK", pin.route.trunk);
+		octo_chan_var_set(chan, "DIRECTION", "inbound");
+	}
 	octo_chan_set(chan, OCTO_CHAN_DIALED, called);
 	octo_chan_set(chan, OCTO_CHAN_CALLED, called);
-	octo_chan_set(chan, OCTO_CHAN_PROCEDURE, *user->procedure ? user->procedure : "users");
-	octo_chan_var_set(chan, "USER", user->extension);
 	octo_chan_var_set(chan, "LINKEDID", octo_chan_id(chan));
 	octo_chan_var_set(chan, "SIPCALLID", c->dlg.call_id);
 	pthread_mutex_lock(&call_lock);
 	octo_chan_set_pvt(chan, octo_obj_ref(c));
 	pthread_mutex_unlock(&call_lock);
 	sip_addr_str(&req->src, buf, sizeof(buf));
-	octo_chan_step(chan, "SIP: INVITE from user %s at %s for %s (%s)", user->extension, buf,
-		       called, c->late_offer ? "no SDP offer" : c->codec);
+	octo_chan_step(chan, "SIP: INVITE from %s %s at %s for %s (%s)", user ? "user" : "peer",
+		       user ? user->extension : pin.peer, buf, called,
+		       c->late_offer ? "no SDP offer" : c->codec);
 	if (octo_pbx_start(chan) != 0) {
 		octo_chan_hangup(chan, OCTO_CAUSE_FAILURE);
 		goto out;
 	}
 out:
+	sip_peer_use_release(&pin.use);
+	octo_obj_unref(repl);
 	octo_obj_unref(c);
 	octo_obj_unref(user);
 }
@@ -807,6 +990,7 @@ static void call_on_reinvite(struct sip_txn *txn, struct sip_msg *req)
 		return;
 	}
 	c->dlg.remote_cseq = req->cseq;
+	sip_dialog_refresh(&c->dlg, req);
 	body = call_body(req, &len);
 	was_hold = c->remote_hold;
 	if (body && len) {
@@ -863,6 +1047,11 @@ static void call_on_ack(struct sip_txn *ist, struct sip_msg *ack)
 		return;
 	if (c->ist && ack->cseq == c->invite->cseq) {
 		sip_txn_acked(c->ist);
+		if (sip_txn_data(c->ist) == c) {
+			/* the IST lingers 32 s (Timer L): it need not keep the call */
+			sip_txn_set_data(c->ist, NULL, NULL);
+			octo_obj_unref(c);
+		}
 		octo_obj_unref(c->ist);
 		c->ist = NULL;
 		body = call_body(ack, &len);
@@ -972,6 +1161,8 @@ static void call_on_info(struct sip_txn *txn, struct sip_msg *req)
 	struct sip_call *c = sip_msg_to_tag(req) ? call_find(req, sip_msg_to_tag(req)) : NULL;
 	char d;
 
+	if (!c && !sip_msg_to_tag(req) && sip_peer_on_info(txn, req))
+		return; /* device state from a gateway (sip_peer.c) */
 	if (!c) {
 		sip_txn_respond(txn, 481, NULL);
 		return;
@@ -980,6 +1171,8 @@ static void call_on_info(struct sip_txn *txn, struct sip_msg *req)
 	sip_txn_respond(txn, 200, NULL);
 	if (d && c->chan)
 		call_event(c, OCTO_EV_DIGIT, 0, d);
+	if (d && c->media && c->peer) /* in-call recording codes (sip_record.c) */
+		sip_media_tap_digit(c->media, d);
 	octo_obj_unref(c);
 }
 
@@ -990,8 +1183,23 @@ static void call_txn_end(struct sip_txn *txn, enum sip_txn_end why, void *data)
 	octo_obj_unref(data);
 }
 
+/* RFC 3261 12.2.1.2: a 481 or 408 (also our own timeout, or a request we
+ * could not send) to a request within the dialog means the phone is gone:
+ * the call ends. This is what ends a call whose phone vanished once a
+ * session refresh or an INFO finds out. */
+static void call_check_gone(struct sip_call *c, const struct sip_msg *resp)
+{
+	if (resp->status != 408 && resp->status != 481 && !(resp->local && resp->status == 503))
+		return;
+	if (!c->chan || c->state != CALL_UP || c->hangup_done)
+		return;
+	octo_chan_step(c->chan, "SIP: %d to a request within the call: hanging up", resp->status);
+	call_event(c, OCTO_EV_HANGUP, OCTO_CAUSE_FAILURE, 0);
+}
+
 static void call_bye_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
 {
+	call_check_gone(data, resp); /* INFO (a BYE's call has ended already) */
 }
 
 static const struct sip_client_ops call_bye_ops = { .response = call_bye_resp,
@@ -1023,6 +1231,7 @@ static void call_reinv_resp(struct sip_txn *txn, struct sip_msg *resp, void *dat
 	if (resp->status < 200)
 		return;
 	c->reinvite_pending = false;
+	call_check_gone(c, resp);
 	if (c->want_pending) {
 		/* hold or resume asked for meanwhile: send it now */
 		c->want_pending = false;
@@ -1130,6 +1339,53 @@ static void call_send_info(struct sip_call *c, char digit)
 
 /* ---------------------------------------------------------------- outgoing calls */
 
+static const struct sip_client_ops call_ict_ops;
+
+/* A SIP peer (a provider's trunk) challenged our INVITE: the same INVITE
+ * again, CSeq + 1, with the peer's credentials (sip_peer.c). 0 when sent. */
+static int call_invite_auth(struct sip_call *c, const struct sip_msg *challenge)
+{
+	char *ruri = NULL, *from = NULL, *to = NULL;
+	struct sip_msg *inv = NULL;
+	struct sip_txn *t;
+	int rc = OCTO_EFAIL;
+
+	c->peer_auth_tried = true;
+	if (!c->invite || osip_uri_to_str(c->invite->osip->req_uri, &ruri) != 0 ||
+	    osip_from_to_str(c->invite->osip->from, &from) != 0 ||
+	    osip_to_to_str(c->invite->osip->to, &to) != 0)
+		goto out;
+	inv = sip_msg_request(SIP_INVITE, ruri, from, NULL, to, NULL, c->invite->call_id,
+			      c->invite->cseq + 1);
+	if (!inv || sip_add_contact(inv, &c->target) != 0)
+		goto out;
+	call_add_common(c, inv);
+	if (call_attach_sdp(c, inv, NULL) != 0 ||
+	    sip_peer_authorize(inv, challenge, c->peer_user, c->peer_secret, ruri) != 0)
+		goto out;
+	t = sip_txn_client(octo_obj_ref(inv), &c->target, &call_ict_ops, octo_obj_ref(c));
+	if (!t) {
+		octo_obj_unref(c); /* the transaction's */
+		goto out;
+	}
+	octo_obj_unref(c->ict);
+	c->ict = t;
+	octo_obj_unref(c->invite);
+	c->invite = inv;
+	inv = NULL;
+	c->state = CALL_CALLING;
+	if (c->chan)
+		octo_chan_step(c->chan, "SIP: %d: INVITE again with credentials",
+			       challenge->status);
+	rc = 0;
+out:
+	osip_free(ruri);
+	osip_free(from);
+	osip_free(to);
+	octo_obj_unref(inv);
+	return rc;
+}
+
 static void call_ict_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
 {
 	struct sip_call *c = data;
@@ -1211,7 +1467,10 @@ static void call_ict_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
 		call_event(c, OCTO_EV_ANSWER, 0, 0);
 		return;
 	}
-	/* a final failure */
+	/* a final failure; a peer's challenge is answered once */
+	if ((st == 401 || st == 407) && !resp->local && *c->peer_user && !c->peer_auth_tried &&
+	    txn == c->ict && c->chan && c->state != CALL_ENDING && call_invite_auth(c, resp) == 0)
+		return;
 	c->state = CALL_ENDED;
 	call_unlink(c);
 	call_media_release(c);
@@ -1296,10 +1555,34 @@ static void call_call_loop(void *data)
 	struct octo_channel *chan = j->chan;
 	const struct octo_users_api *users;
 	char ruri[300], from[512], to[320], host[256], num[72], name[72], user[72];
+	char fhost[300];
+	struct sip_peer_out pout = { 0 }; /* a call to a SIP peer (sip_peer.c) */
+	bool to_peer = sip_peer_is_dest(j->dest);
 	struct sip_msg *inv;
 	unsigned port;
 	int rc;
 
+	if (to_peer) {
+		rc = sip_peer_resolve(j->dest, &pout);
+		if (rc) {
+			octo_chan_step(chan, "SIP: %s: no such peer, or it is not registered or "
+				       "its host name not resolved now",
+				       j->dest);
+			j->rc = rc;
+			return;
+		}
+		octo_strlcpy(ruri, pout.ruri, sizeof(ruri));
+		c->target = pout.to;
+		c->puse = pout.use;
+		octo_strlcpy(c->prefs, pout.codecs, sizeof(c->prefs));
+		octo_strlcpy(c->peer_user, pout.username, sizeof(c->peer_user));
+		octo_strlcpy(c->peer_secret, pout.secret, sizeof(c->peer_secret));
+		octo_chan_set(chan, OCTO_CHAN_CALLED, pout.number);
+		octo_chan_set(chan, OCTO_CHAN_DIALED, pout.number);
+		octo_chan_var_set(chan, "SIPPEER", pout.peer);
+		users = NULL;
+		goto resolved;
+	}
 	rc = call_resolve(j->dest, ruri, sizeof(ruri), &c->target, user, sizeof(user));
 	if (rc) {
 		octo_chan_step(chan, "SIP: %s is not a registered contact", j->dest);
@@ -1318,6 +1601,7 @@ static void call_call_loop(void *data)
 		octo_obj_unref(u);
 		octo_service_put(users, "chan_sip");
 	}
+resolved:
 	if (call_media_start(c, &c->target) != 0 ||
 	    sip_transport_local(&c->target, host, sizeof(host), &port) != 0) {
 		octo_chan_step(chan, "SIP: no RTP port free");
@@ -1330,8 +1614,15 @@ static void call_call_loop(void *data)
 	for (char *p = name; *p; p++)
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < ' ')
 			*p = ' ';
-	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s%s%s:%u>", name, *num ? num : "anonymous",
-		 strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);
+	if (to_peer && *pout.from_user)
+		octo_strlcpy(num, pout.from_user, sizeof(num)); /* the trunk's caller id */
+	if (to_peer && *pout.from_domain)
+		octo_strlcpy(fhost, pout.from_domain, sizeof(fhost));
+	else
+		snprintf(fhost, sizeof(fhost), "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+			 strchr(host, ':') ? "]" : "", port);
+	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", name, *num ? num : "anonymous",
+		 fhost);
 	snprintf(to, sizeof(to), "<%s>", ruri);
 	inv = sip_msg_request(SIP_INVITE, ruri, from, NULL, to, NULL, NULL, 1);
 	if (!inv) {
@@ -1396,6 +1687,38 @@ struct sip_call *sip_call_find_dialog(const char *call_id, const char *local_tag
 struct octo_channel *sip_call_channel(struct sip_call *c)
 {
 	return c->chan && !c->hangup_done ? octo_obj_ref(c->chan) : NULL;
+}
+
+struct sip_call *sip_call_find_local(const char *call_id, const char *local_tag)
+{
+	char key[SIP_KEY_MAX];
+	struct sip_call *c;
+
+	if (!call_table || !call_id || !local_tag ||
+	    snprintf(key, sizeof(key), "%s|%s", call_id, local_tag) >= (int)sizeof(key))
+		return NULL;
+	c = octo_container_find(call_table, key);
+	if (c && (c->hangup_done || c->state == CALL_ENDED || !c->chan)) {
+		octo_obj_unref(c);
+		c = NULL;
+	}
+	return c;
+}
+
+const char *sip_call_remote_tag(const struct sip_call *c)
+{
+	return c->have_dlg ? c->dlg.remote_tag : NULL;
+}
+
+bool sip_call_is_ringing_out(const struct sip_call *c)
+{
+	return c->outgoing && (c->state == CALL_CALLING || c->state == CALL_EARLY) &&
+	       !c->hangup_done;
+}
+
+bool sip_call_is_ringing_in(const struct sip_call *c)
+{
+	return !c->outgoing && c->state == CALL_RINGING_IN && !c->hangup_done;
 }
 
 const char *sip_call_user(const struct sip_call *c)
@@ -1493,6 +1816,7 @@ static void call_hangup_loop(void *data)
 	if (c->state == CALL_ENDED)
 		call_unlink(c);
 	call_media_release(c);
+	sip_peer_use_release(&c->puse);
 	octo_obj_unref(c->chan);
 	c->chan = NULL;
 }
@@ -1535,9 +1859,15 @@ static void call_indicate_loop(void *data)
 	case OCTO_EV_HOLD:
 		c->local_hold = true;
 		call_send_reinvite(c, SIP_DIR_SENDONLY);
+		call_moh_start(c);
 		break;
 	case OCTO_EV_UNHOLD:
 		c->local_hold = false;
+		if (sip_media_moh_on(c->media)) {
+			sip_moh_stop(c->media);
+			if (c->chan)
+				octo_chan_step(c->chan, "SIP: music on hold stops");
+		}
 		call_send_reinvite(c, SIP_DIR_SENDRECV);
 		break;
 	default: j->rc = OCTO_EINVAL;
@@ -1595,6 +1925,9 @@ static void call_bridge_loop(void *data)
 		octo_obj_unref(b->peer);
 		a->peer = octo_obj_ref(b);
 		b->peer = octo_obj_ref(a);
+		/* in-call recording codes (*1, *2): sip_record.c */
+		if (a->chan && b->chan)
+			sip_rec_bridge(a->chan, a->media, b->chan, b->media);
 	}
 }
 
@@ -1615,7 +1948,10 @@ static int call_tech_native_bridge(struct octo_channel *a, struct octo_channel *
 
 static int call_tech_devices(const char *user, char (*dests)[OCTO_CHAN_DEST_MAX], int max)
 {
-	return sip_reg_devices(user, dests, max);
+	int n = sip_reg_devices(user, dests, max);
+
+	/* FXS ports, DECT handsets ... of the user (sip_peer.c providers) */
+	return sip_peer_devices(user, dests, n < 0 ? 0 : n, max);
 }
 
 static int call_tech_read_frame(struct octo_channel *chan, struct octo_frame *f, int timeout_ms)
@@ -1666,6 +2002,8 @@ struct call_row {
 	char id[32], chan[96], user[72], state[16], codec[8], ports[40],
 		remote[SIP_ADDR_STRLEN + 8];
 	char call_id[128], dir[12], se[24], hold[4], peer[SIP_ADDR_STRLEN];
+	bool have_media;          /* `mi` filled (sip show channel only) */
+	struct sip_media_info mi; /* RTP/RTCP counters, the phone's report, music */
 };
 
 struct call_list {
@@ -1714,8 +2052,16 @@ static int call_list_cb(void *obj, void *arg)
 	if (l->only && strcmp(l->only, c->chan_id) && strcmp(l->only, c->chan_name) &&
 	    !(c->have_dlg && !strcmp(l->only, c->dlg.call_id)))
 		return 0;
-	if (l->n < l->max)
-		call_row_fill(c, &l->rows[l->n++]);
+	if (l->n < l->max) {
+		struct call_row *r = &l->rows[l->n++];
+
+		call_row_fill(c, r);
+		if (l->only && c->media) {
+			/* one channel: its media counters too (a worker round trip) */
+			sip_media_info(c->media, &r->mi);
+			r->have_media = true;
+		}
+	}
 	return 0;
 }
 
@@ -1773,6 +2119,27 @@ static int call_cli_channel(struct octo_cli_out *out, int argc, char **argv)
 	octo_cli_kv(out, "peer", "%s", row.peer);
 	octo_cli_kv(out, "on hold", "%s", row.hold);
 	octo_cli_kv(out, "session timer", "%s", row.se);
+	if (row.have_media) {
+		char rep[96];
+
+		octo_cli_kv(out, "rtp mode", "%s", row.mi.mode);
+		octo_cli_kv(out, "rtp packets", "%llu received, %llu sent, %llu dropped",
+			    (unsigned long long)row.mi.rx_packets,
+			    (unsigned long long)row.mi.tx_packets,
+			    (unsigned long long)row.mi.rx_dropped);
+		octo_cli_kv(out, "rtcp packets", "%llu received, %llu sent, %llu dropped",
+			    (unsigned long long)row.mi.rtcp_rx, (unsigned long long)row.mi.rtcp_tx,
+			    (unsigned long long)row.mi.rtcp_dropped);
+		octo_cli_kv(out, "rtcp remote", "%s",
+			    row.mi.rtcp_remote[0] ? row.mi.rtcp_remote : "-");
+		sip_rtcp_report_str(&row.mi.report, 8000, rep, sizeof(rep));
+		octo_cli_kv(out, "phone reports", "%s", rep[0] ? rep : "(no RTCP report yet)");
+		if (row.mi.moh)
+			octo_cli_kv(out, "music on hold", "playing (%llu packets sent)",
+				    (unsigned long long)row.mi.moh_packets);
+		else
+			octo_cli_kv(out, "music on hold", "no");
+	}
 	return OCTO_CLI_OK;
 }
 

@@ -1,7 +1,9 @@
 /*
  * sip_cli.c - the stack's CLI commands:
  *
- *   sip show settings            listeners, NAT, limits, timers, debug state
+ *   sip show settings            listeners, NAT, TLS, limits, timers, RTP, codecs,
+ *                                digest algorithms, music on hold, counts, then
+ *                                every sip.conf key with its value and origin
  *   sip show transactions        live transactions by type and state
  *   sip show connections         TCP and TLS connections
  *   sip show stats               message and connection counters
@@ -20,6 +22,104 @@
 #include "octo/config.h"
 #include "octo/obj.h"
 #include "sip.h"
+#include "sip_media.h"
+
+/* "sip.conf:12", or "default" when the key is not set. */
+static void cli_origin(const struct octo_cfg_var *v, char *buf, size_t size)
+{
+	const char *file = v && v->file ? strrchr(v->file, '/') : NULL;
+
+	if (!v)
+		snprintf(buf, size, "default");
+	else
+		snprintf(buf, size, "%s:%d", file ? file + 1 : (v->file ? v->file : "sip.conf"),
+			 v->line);
+}
+
+static void cli_key_row(void *ctx, const char *section, const char *key, const char *value,
+			const char *origin)
+{
+	octo_cli_row(ctx, section, key, value, origin, NULL);
+}
+
+/* The second half of `sip show settings`: media, codecs, counts, then
+ * every key of sip.conf with its value and where it came from. */
+static void cli_settings_more(struct octo_cli_out *out, const struct sip_cfg *cfg)
+{
+	const struct sip_sec_conf *sc = sip_cfg_part(cfg, &sip_sec_cfg_part);
+	const struct sip_reg_conf *rc = sip_cfg_part(cfg, &sip_reg_cfg_part);
+	const struct octo_cfg_section *sec = octo_cfg_section(cfg->tree, "security");
+	const struct octo_cfg_section *med = octo_cfg_section(cfg->tree, "media");
+	const struct octo_cfg_var *vs = med ? octo_cfg_var_find(med, "rtp_start") : NULL;
+	const struct octo_cfg_var *ve = med ? octo_cfg_var_find(med, "rtp_end") : NULL;
+	unsigned long counts[SIP_TXN_KINDS][SIP_TXN_STATES], txns = 0;
+	struct sip_conn_info *conns = NULL;
+	unsigned classes = 0, held;
+	char buf[512], cls[72];
+	size_t used = 0, nconn;
+
+	sip_txn_counts(counts);
+	for (int k = 0; k < SIP_TXN_KINDS; k++)
+		for (int st = 0; st < SIP_TXN_STATES; st++)
+			if (st != SIP_TXN_TERMINATED)
+				txns += counts[k][st];
+	nconn = sip_transport_conns(&conns);
+	free(conns);
+	held = sip_moh_count(&classes);
+	{
+		/* the RTP range as configured ([media]), shown even when the file has none */
+		const char *s0 = vs ? vs->value : "10000", *s1 = ve ? ve->value : "20000";
+
+		octo_cli_kv(out, "RTP ports", "%s-%s (%s)", s0, s1,
+			    vs || ve ? "[media]" : "default");
+	}
+	octo_cli_kv(out, "codecs", "PCMU, PCMA (order: each user's `codecs` in users.conf), "
+				   "telephone-event/8000 (RFC 4733), SIP INFO DTMF");
+	buf[0] = '\0';
+	for (unsigned i = 0; rc && i < rc->nalgs && used < sizeof(buf); i++)
+		used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? ", " : "",
+					 sip_digest_alg_name(rc->algs[i]));
+	octo_cli_kv(out, "digest algorithms offered", "%s", used ? buf : "(none)");
+	octo_cli_kv(out, "music on hold to held phones", "%s",
+		    sip_moh_enabled(cls, sizeof(cls)) ? "yes" : "no");
+	octo_cli_kv(out, "music on hold class", "%s", cls);
+	octo_cli_kv(out, "RTP endpoints open", "%u", sip_media_count());
+	octo_cli_kv(out, "held phones hearing music", "%u (%u class%s)", held, classes,
+		    classes == 1 ? "" : "es");
+	octo_cli_kv(out, "transactions", "%lu", txns);
+	octo_cli_kv(out, "TCP/TLS connections open", "%zu", nconn);
+
+	octo_cli_columns(out, "section", "key", "value", "from", NULL);
+	sip_cfg_dump(cfg, cli_key_row, out);
+	if (sc) {
+		char v[512], o[300];
+		const struct {
+			const char *key;
+			unsigned val;
+			const char *unit;
+		} nums[] = {
+			{ "max_failures", sc->max_failures, "" },
+			{ "window", sc->window, " s" },
+			{ "ban_time", sc->ban_time, " s" },
+		};
+
+		for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+			const struct octo_cfg_var *x =
+				sec ? octo_cfg_var_find(sec, nums[i].key) : NULL;
+
+			snprintf(v, sizeof(v), "%u%s", nums[i].val, nums[i].unit);
+			cli_origin(x, o, sizeof(o));
+			octo_cli_row(out, "security", nums[i].key, v, o, NULL);
+		}
+		used = 0;
+		v[0] = '\0';
+		for (size_t i = 0; i < sc->trusted.count && used < sizeof(v); i++)
+			used += (size_t)snprintf(v + used, sizeof(v) - used, "%s%s", i ? ", " : "",
+						 sc->trusted.items[i]);
+		cli_origin(sec ? octo_cfg_var_find(sec, "trusted") : NULL, o, sizeof(o));
+		octo_cli_row(out, "security", "trusted", used ? v : "(none)", o, NULL);
+	}
+}
 
 static int cli_settings(struct octo_cli_out *out, int argc, char **argv)
 {
@@ -82,6 +182,7 @@ static int cli_settings(struct octo_cli_out *out, int argc, char **argv)
 	octo_cli_kv(out, "option tags (Supported)", "%s", buf[0] ? buf : "(none)");
 	sip_debug_get(buf, sizeof(buf));
 	octo_cli_kv(out, "debug", "%s", buf);
+	cli_settings_more(out, cfg);
 	octo_obj_unref(cfg);
 	return OCTO_CLI_OK;
 }

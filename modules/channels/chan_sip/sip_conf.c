@@ -29,7 +29,8 @@ static const struct sip_cfg_part conf_media_part;
 
 /* The parts of chan_sip with config of their own (NULL-terminated). */
 static const struct sip_cfg_part *const conf_parts[] = { &sip_reg_cfg_part, &sip_sec_cfg_part,
-							 &conf_media_part, NULL };
+							 &conf_media_part, &sip_moh_cfg_part,
+							 NULL };
 
 /* How many parts there are (a function: with none, a constant 0 would make
  * every `i < CONF_NPARTS` loop a -Wtype-limits error). */
@@ -394,3 +395,115 @@ static const struct sip_cfg_part conf_media_part = {
 	.section = conf_media_section,
 	.check = conf_media_check,
 };
+
+/* ---------------------------------------------------------------- sip show settings */
+
+/* The value of one bound key as text. */
+static void conf_format(const struct octo_cfg_opt *o, const void *base, char *buf, size_t size)
+{
+	const char *field = (const char *)base + o->offset;
+
+	buf[0] = '\0';
+	switch (o->type) {
+	case OCTO_CFG_T_STR: {
+		const char *v = *(char *const *)(const void *)field;
+
+		snprintf(buf, size, "%s", v ? v : "(none)");
+		break;
+	}
+	case OCTO_CFG_T_INT: snprintf(buf, size, "%d", *(const int *)(const void *)field); break;
+	case OCTO_CFG_T_UINT:
+		snprintf(buf, size, "%u", *(const unsigned *)(const void *)field);
+		break;
+	case OCTO_CFG_T_DURATION:
+		snprintf(buf, size, "%u s", *(const unsigned *)(const void *)field);
+		break;
+	case OCTO_CFG_T_DURATION_MS:
+		snprintf(buf, size, "%u ms", *(const unsigned *)(const void *)field);
+		break;
+	case OCTO_CFG_T_BOOL:
+		snprintf(buf, size, "%s", *(const bool *)(const void *)field ? "yes" : "no");
+		break;
+	case OCTO_CFG_T_ENUM: {
+		int i = *(const int *)(const void *)field, n = 0;
+
+		while (o->enum_values && o->enum_values[n])
+			n++;
+		snprintf(buf, size, "%s", i >= 0 && i < n ? o->enum_values[i] : "?");
+		break;
+	}
+	case OCTO_CFG_T_LIST: {
+		const struct octo_cfg_list *l = (const void *)field;
+		size_t used = 0;
+
+		for (size_t i = 0; i < l->count && used < size; i++)
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+						 l->items[i]);
+		if (!l->count)
+			snprintf(buf, size, "(none)");
+		break;
+	}
+	case OCTO_CFG_T_ADDR: {
+		const struct octo_cidr *a = (const void *)field;
+		char ip[INET6_ADDRSTRLEN] = "";
+
+		if (!a->family) {
+			snprintf(buf, size, "(none)");
+			break;
+		}
+		inet_ntop(a->family, &a->addr, ip, sizeof(ip));
+		if (a->prefix != (a->family == AF_INET ? 32u : 128u))
+			snprintf(buf, size, "%s/%u", ip, a->prefix);
+		else
+			snprintf(buf, size, "%s", ip);
+		break;
+	}
+	default: snprintf(buf, size, "(set)"); break;
+	}
+}
+
+/* "sip.conf:12", or "default" when the section does not set the key. */
+static void conf_origin(const struct octo_cfg_section *sec, const char *key, char *buf,
+			size_t size)
+{
+	const struct octo_cfg_var *v = sec ? octo_cfg_var_find(sec, key) : NULL;
+	const char *file = v && v->file ? strrchr(v->file, '/') : NULL;
+
+	if (!v)
+		snprintf(buf, size, "default");
+	else
+		snprintf(buf, size, "%s:%d", file ? file + 1 : (v->file ? v->file : "sip.conf"),
+			 v->line);
+}
+
+static void conf_dump_table(const struct sip_cfg *cfg, const char *section,
+			    const struct octo_cfg_opt *opts, const void *base,
+			    void (*emit)(void *, const char *, const char *, const char *,
+					 const char *),
+			    void *ctx)
+{
+	const struct octo_cfg_section *sec = octo_cfg_section(cfg->tree, section);
+	char value[1024], origin[300];
+
+	for (; opts && opts->key; opts++) {
+		conf_format(opts, base, value, sizeof(value));
+		conf_origin(sec, opts->key, origin, sizeof(origin));
+		emit(ctx, section, opts->key, value, origin);
+	}
+}
+
+void sip_cfg_dump(const struct sip_cfg *cfg,
+		  void (*emit)(void *ctx, const char *section, const char *key, const char *value,
+			       const char *origin),
+		  void *ctx)
+{
+	const struct conf_media *mc = sip_cfg_part(cfg, &conf_media_part);
+
+	conf_dump_table(cfg, "general", conf_general_opts, &cfg->g, emit, ctx);
+	for (size_t i = 0; i < CONF_NPARTS; i++)
+		if (conf_parts[i]->general && cfg->parts && cfg->parts[i])
+			conf_dump_table(cfg, "general", conf_parts[i]->general, cfg->parts[i], emit,
+					ctx);
+	if (mc)
+		conf_dump_table(cfg, "media", conf_media_opts, &mc->c, emit, ctx);
+}

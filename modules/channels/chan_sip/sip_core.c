@@ -327,6 +327,79 @@ void sip_receive(const char *buf, size_t len, const struct sip_addr *src)
 	octo_obj_unref(m);
 }
 
+/* ---------------------------------------------------------------- overload */
+
+/* Datagrams that keep waiting this long in the socket (kernel time stamp
+ * to our read) for CORE_OVERLOAD_SPAN_MS of reading turn new requests away
+ * with 503 (sip_overloaded): a backlog that does not drain, not a single
+ * stall of the loop (a reload, a busy machine) after which the socket is
+ * read empty in a few ms. Below the lower mark, and at least
+ * CORE_OVERLOAD_HOLD_MS after the last long wait, the stack takes them
+ * again. T1 is 500 ms: a request that waited longer was retransmitted
+ * already, and each retransmission is more work. (The stamps are wall
+ * clock time: a clock step can start one such period, no more.) */
+#define CORE_OVERLOAD_ON_MS 400
+#define CORE_OVERLOAD_SPAN_MS 300
+#define CORE_OVERLOAD_OFF_MS 100
+#define CORE_OVERLOAD_HOLD_MS 1000
+
+static struct {
+	atomic_bool on;
+	atomic_uint lag_ms;
+	atomic_ullong shed;
+	unsigned long long shed_logged; /* loop only */
+	uint64_t until;                 /* loop only */
+	uint64_t high_since;            /* loop only: long waits since (0: none) */
+} core_load;
+
+void sip_overload_update(unsigned lag_ms)
+{
+	uint64_t now = octo_now_ms();
+
+	atomic_store(&core_load.lag_ms, lag_ms);
+	if (lag_ms < CORE_OVERLOAD_ON_MS) {
+		core_load.high_since = 0;
+	} else {
+		if (!core_load.high_since)
+			core_load.high_since = now;
+		core_load.until = now + CORE_OVERLOAD_HOLD_MS;
+	}
+	if (!atomic_load(&core_load.on) && core_load.high_since &&
+	    now - core_load.high_since >= CORE_OVERLOAD_SPAN_MS) {
+		atomic_store(&core_load.on, true);
+		octo_log(OCTO_WARNING,
+			 "SIP: overloaded: requests wait %u ms to be read; new requests are "
+			 "answered 503 until the wait is under %u ms",
+			 lag_ms, CORE_OVERLOAD_OFF_MS);
+	} else if (atomic_load(&core_load.on) && lag_ms < CORE_OVERLOAD_OFF_MS &&
+		   now >= core_load.until) {
+		unsigned long long n = atomic_load(&core_load.shed);
+
+		atomic_store(&core_load.on, false);
+		octo_log(OCTO_NOTICE,
+			 "SIP: load back to normal (%llu new requests refused with 503)",
+			 n - core_load.shed_logged);
+		core_load.shed_logged = n;
+	}
+}
+
+/* Weak: unit tests that link the stack without a transport may define
+ * their own (a stack that is never overloaded). */
+__attribute__((weak)) bool sip_overloaded(void)
+{
+	return atomic_load(&core_load.on);
+}
+
+unsigned sip_rx_lag_ms(void)
+{
+	return atomic_load(&core_load.lag_ms);
+}
+
+__attribute__((weak)) void sip_overload_shed(void)
+{
+	atomic_fetch_add(&core_load.shed, 1);
+}
+
 /* ---------------------------------------------------------------- sip_loop_run */
 
 struct core_sync {

@@ -164,6 +164,21 @@ int sip_dialog_uac(struct sip_dialog *d, const struct sip_msg *invite, const str
 	return 0;
 }
 
+int sip_dialog_refresh(struct sip_dialog *d, const struct sip_msg *req)
+{
+	char *target = dlg_contact(req);
+
+	if (!target)
+		return 0; /* no Contact: the target stays */
+	free(d->remote_target);
+	d->remote_target = target;
+	/* without a route set requests go straight to the target: now where
+	 * this request came from (a DECT handset handed over to another base) */
+	if (!d->nroutes)
+		sip_msg_response_dst(req, &d->peer);
+	return 0;
+}
+
 int sip_add_contact(struct sip_msg *m, const struct sip_addr *dest)
 {
 	char host[256], value[320];

@@ -72,6 +72,7 @@
 #include "octo/registry.h"
 #include "octo/sched.h"
 #include "sip_media.h"
+#include "sip_record.h"
 
 #define MEDIA_BATCH 32         /* packets per recvmmsg/sendmmsg */
 #define MEDIA_BUF 2048         /* bytes per packet buffer (larger packets are dropped) */
@@ -124,6 +125,7 @@ struct sip_media {
 	bool closing;                    /* L: sip_media_free has begun */
 	enum media_mode mode;            /* L */
 	struct sip_media *peer;          /* worker: relay partner */
+	struct sip_rec_leg *tap;         /* worker: call recording (sip_record.c) */
 	const struct octo_codec *codec;  /* L, with a registry reference */
 	int pt, dtmf_pt;                 /* L */
 	bool has_remote;                 /* L: set_remote was called */
@@ -145,6 +147,22 @@ struct sip_media {
 		uint32_t ts, ssrc;
 		uint8_t event;
 	} ev; /* worker: RFC 4733 receive state */
+
+	/* RTCP: where it goes (learned from the far end's RTCP; len 0: the
+	 * RTP address, port + 1), the far end's last report -- written by the
+	 * worker under `lock` (read by libortp's sends and the info) */
+	struct sockaddr_storage rtcp_remote; /* L */
+	socklen_t rtcp_remote_len;           /* L */
+	struct sip_rtcp_report report;       /* L */
+	uint64_t rtcp_rx, rtcp_dropped;      /* worker */
+	atomic_ulong rtcp_tx;                /* worker (relay), L (libortp) */
+
+	/* music on hold: `moh` is read by the relay without the lock */
+	atomic_bool moh;
+	uint16_t moh_seq;     /* L */
+	uint32_t moh_ts, moh_ssrc; /* L */
+	bool moh_marker;      /* L */
+	uint64_t moh_packets; /* L */
 
 	/* terminated (L) */
 	RtpSession *rtp;
@@ -171,6 +189,7 @@ struct media_cmd {
 };
 
 struct media_pending {
+	struct sip_media *m; /* alive until the batch ends (the grave) */
 	void (*timeout)(void *);
 	void (*digit)(void *, char);
 	void *data;
@@ -202,6 +221,7 @@ struct media_worker {
 	uint8_t buf[MEDIA_BATCH][MEDIA_BUF];
 	uint8_t scratch[MEDIA_BUF];
 	int16_t pcm[MEDIA_BUF];
+	struct sockaddr_storage rtcp_dst; /* the RTCP batch's destination */
 };
 
 /* ---------------------------------------------------------------- globals */
@@ -377,6 +397,24 @@ static void media_run(struct media_worker *w, void (*fn)(struct media_worker *, 
 	pthread_mutex_unlock(&w->qlock);
 }
 
+/* Queues an async command. The worker takes the whole queue after reading
+ * its eventfd, so only the first command of a batch needs to wake it. */
+static void media_post_cmd(struct media_worker *w, struct media_cmd *cmd)
+{
+	bool wake;
+
+	pthread_mutex_lock(&w->qlock);
+	wake = !w->qhead;
+	if (w->qtail)
+		w->qtail->next = cmd;
+	else
+		w->qhead = cmd;
+	w->qtail = cmd;
+	pthread_mutex_unlock(&w->qlock);
+	if (wake)
+		media_wake(w);
+}
+
 /* Posts fn(w, arg) to w without waiting (from another worker). */
 static void media_post(struct media_worker *w, void (*fn)(struct media_worker *, void *), void *arg)
 {
@@ -389,14 +427,36 @@ static void media_post(struct media_worker *w, void (*fn)(struct media_worker *,
 	cmd->fn = fn;
 	cmd->arg = arg;
 	cmd->async = true;
-	pthread_mutex_lock(&w->qlock);
-	if (w->qtail)
-		w->qtail->next = cmd;
-	else
-		w->qhead = cmd;
-	w->qtail = cmd;
-	pthread_mutex_unlock(&w->qlock);
-	media_wake(w);
+	media_post_cmd(w, cmd);
+}
+
+/* Runs fn(w, copy of arg) on w without waiting: the control calls whose
+ * caller needs no result (alloc, callbacks, free, relay stop; set_remote
+ * stays synchronous: a packet read right after it must see the new far end).
+ * The event loop makes them for every call leg; waiting for a worker each
+ * time blocked the whole SIP stack for a thread wake-up (measured: most of
+ * its context switches under load). Commands stay in order, so a later
+ * media_run() sees them done. Inline when w does not run. `size` 0 passes
+ * the pointer itself (an endpoint). */
+static void media_post_copy(struct media_worker *w, void (*fn)(struct media_worker *, void *),
+			    const void *arg, size_t size)
+{
+	struct media_cmd *cmd;
+
+	if (media_self == w || !w->running) {
+		fn(w, (void *)arg);
+		return;
+	}
+	cmd = calloc(1, sizeof(*cmd) + size);
+	if (!cmd) {
+		/* out of memory: the slow way still works */
+		media_run(w, fn, (void *)arg);
+		return;
+	}
+	cmd->fn = fn;
+	cmd->arg = size ? memcpy(cmd + 1, arg, size) : (void *)arg; /* 0: arg itself */
+	cmd->async = true;
+	media_post_cmd(w, cmd);
 }
 
 static void media_commands(struct media_worker *w)
@@ -430,14 +490,14 @@ static void media_commands(struct media_worker *w)
 
 /* ---------------------------------------------------------------- workers: callbacks */
 
-static void media_pend(struct media_worker *w, void (*timeout)(void *), void (*digit)(void *, char),
-		       void *data, char d)
+static void media_pend(struct media_worker *w, struct sip_media *m, void (*timeout)(void *),
+		       void (*digit)(void *, char), void *data, char d)
 {
 	if (w->npend == MEDIA_PENDING) {
 		octo_log(OCTO_WARNING, "SIP media: too many callbacks in one batch, one dropped");
 		return;
 	}
-	w->pend[w->npend++] = (struct media_pending){ timeout, digit, data, d };
+	w->pend[w->npend++] = (struct media_pending){ m, timeout, digit, data, d };
 }
 
 static void media_flush(struct media_worker *w)
@@ -450,10 +510,20 @@ static void media_flush(struct media_worker *w)
 	for (unsigned i = 0; i < n; i++) {
 		struct media_pending p = w->pend[i];
 
+		/* sip_media_free() does not wait for the worker: it marks the
+		 * endpoint closing under its lock, and a callback runs only
+		 * under that lock while it is not, so none runs (on data that
+		 * may be gone) once sip_media_free() has returned */
+		pthread_mutex_lock(&p.m->lock);
+		if (p.m->closing) {
+			pthread_mutex_unlock(&p.m->lock);
+			continue;
+		}
 		if (p.timeout)
 			p.timeout(p.data);
 		else if (p.digit)
 			p.digit(p.data, p.d);
+		pthread_mutex_unlock(&p.m->lock);
 	}
 }
 
@@ -530,12 +600,17 @@ static void media_set_mode(struct sip_media *m, enum media_mode mode)
 
 static void media_destroy(struct sip_media *m)
 {
+	if (m->tap)
+		sip_rec_release(m->tap);
+	m->tap = NULL;
+	/* the session first: it may still send (RTCP) through our sockets */
+	if (m->rtp)
+		rtp_session_destroy(m->rtp);
+	m->rtp = NULL;
 	if (m->fd >= 0)
 		close(m->fd);
 	if (m->rtcp_fd >= 0)
 		close(m->rtcp_fd);
-	if (m->rtp)
-		rtp_session_destroy(m->rtp);
 	if (m->profile)
 		rtp_profile_destroy(m->profile);
 	if (m->codec)
@@ -554,6 +629,9 @@ static void media_kill_fn(struct media_worker *w, void *arg)
 	if (atomic_load(&m->dead))
 		return;
 	atomic_store(&m->dead, true);
+	if (m->tap)
+		sip_rec_release(m->tap);
+	m->tap = NULL;
 	if (m->peer) {
 		struct sip_media *p = m->peer;
 
@@ -708,7 +786,7 @@ static unsigned media_event(struct sip_media *m, const uint8_t *pkt, size_t off,
 static void media_digit(struct media_worker *w, struct sip_media *m, char d, bool locked)
 {
 	if (m->on_digit) {
-		media_pend(w, NULL, m->on_digit, m->cb_data, d);
+		media_pend(w, m, NULL, m->on_digit, m->cb_data, d);
 		return;
 	}
 	if (!locked)
@@ -731,7 +809,8 @@ static bool media_forward(struct media_worker *w, struct sip_media *m, struct si
 {
 	int to_pt = event ? peer->dtmf_pt : peer->pt;
 
-	if (!peer->send_ok)
+	/* music on hold plays to the peer instead of this leg's audio */
+	if (!peer->send_ok || atomic_load_explicit(&peer->moh, memory_order_relaxed))
 		return false;
 	if (!event && m->codec != peer->codec) {
 		size_t k = 0;
@@ -807,16 +886,27 @@ static void media_rx(struct media_worker *w, struct sip_media *m)
 		kind = media_classify(m, pkt, len, &w->rx_addr[i], w->rx[i].msg_hdr.msg_namelen,
 				      now, false, &off, &plen);
 		if (kind == PK_EVENT) {
-			if (peer && peer->dtmf_pt >= 0) {
-				media_forward(w, m, peer, pkt, len, off, plen, true, &ntx);
-			} else {
+			bool fwd = peer && peer->dtmf_pt >= 0;
+
+			if (!fwd || m->tap) {
+				/* the recorder sees the digits the relay passes on */
 				char d[2];
 				unsigned nd = media_event(m, pkt, off, plen, d);
 
-				for (unsigned k = 0; k < nd; k++)
-					media_digit(w, m, d[k], false);
+				for (unsigned k = 0; k < nd; k++) {
+					if (m->tap)
+						sip_rec_digit(m->tap, d[k]);
+					if (!fwd)
+						media_digit(w, m, d[k], false);
+				}
 			}
+			if (fwd)
+				media_forward(w, m, peer, pkt, len, off, plen, true, &ntx);
 		} else if (kind == PK_AUDIO && peer) {
+			if (m->tap)
+				sip_rec_audio(m->tap, m->codec, pkt + off, plen);
+			if (peer->tap) /* the recording's beep, to the peer */
+				sip_rec_beep(peer->tap, m->codec, pkt + off, plen);
 			media_forward(w, m, peer, pkt, len, off, plen, false, &ntx);
 		}
 	}
@@ -825,13 +915,127 @@ static void media_rx(struct media_worker *w, struct sip_media *m)
 	media_flush(w);
 }
 
-static void media_drain_rtcp(struct sip_media *m)
-{
-	uint8_t buf[256];
+/* ---------------------------------------------------------------- RTCP */
 
-	for (int i = 0; i < MEDIA_BATCH; i++)
-		if (recv(m->rtcp_fd, buf, sizeof(buf), MSG_DONTWAIT) < 0)
+static bool media_ip_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)(const void *)b)->sin_addr.s_addr;
+	if (a->ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)(const void *)b)->sin6_addr,
+			       sizeof(struct in6_addr));
+	return false;
+}
+
+/* Where m's RTCP goes: the learned RTCP source, else the RTP address with
+ * port + 1 (RFC 3550 11); false when there is nowhere to send. Reads L
+ * fields: the worker, or a holder of m->lock. */
+static bool media_rtcp_dest(const struct sip_media *m, struct sockaddr_storage *out,
+			    socklen_t *len)
+{
+	uint16_t port;
+
+	if (m->rtcp_remote_len) {
+		memcpy(out, &m->rtcp_remote, m->rtcp_remote_len);
+		*len = m->rtcp_remote_len;
+		return true;
+	}
+	if (!m->send_ok || !m->remote_len)
+		return false;
+	memcpy(out, &m->remote, m->remote_len);
+	*len = m->remote_len;
+	if (out->ss_family == AF_INET) {
+		struct sockaddr_in *s4 = (void *)out;
+
+		port = ntohs(s4->sin_port);
+		s4->sin_port = htons((uint16_t)(port + 1));
+	} else {
+		struct sockaddr_in6 *s6 = (void *)out;
+
+		port = ntohs(s6->sin6_port);
+		s6->sin6_port = htons((uint16_t)(port + 1));
+	}
+	return port != 0 && port != 65535;
+}
+
+/* Every mode: reads a batch from m's RTCP socket; valid compound packets
+ * from the far end's IP are counted, their report kept, their source
+ * learned (symmetric RTCP), and -- relaying -- sent on from the partner's
+ * RTCP socket to the partner's RTCP address. */
+static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
+{
+	struct sip_media *peer = m->mode == MEDIA_RELAY ? m->peer : NULL;
+	socklen_t dlen = 0;
+	bool can_send = false;
+	unsigned ntx = 0;
+	int n;
+
+	for (unsigned i = 0; i < MEDIA_BATCH; i++) {
+		w->rx_iov[i].iov_base = w->buf[i];
+		w->rx_iov[i].iov_len = MEDIA_BUF;
+		w->rx[i].msg_hdr = (struct msghdr){
+			.msg_name = &w->rx_addr[i],
+			.msg_namelen = sizeof(w->rx_addr[i]),
+			.msg_iov = &w->rx_iov[i],
+			.msg_iovlen = 1,
+		};
+	}
+	n = recvmmsg(m->rtcp_fd, w->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
+	if (n > 0 && peer)
+		can_send = media_rtcp_dest(peer, &w->rtcp_dst, &dlen);
+	for (int i = 0; i < n; i++) {
+		const struct sockaddr_storage *src = &w->rx_addr[i];
+		socklen_t slen = w->rx[i].msg_hdr.msg_namelen;
+		size_t len = w->rx[i].msg_len;
+		struct sip_rtcp_report rep = { 0 };
+
+		if ((w->rx[i].msg_hdr.msg_flags & MSG_TRUNC) || !m->has_remote || !m->remote_len ||
+		    !media_ip_equal(src, &m->remote) ||
+		    !sip_rtcp_check(w->buf[i], len, true, &rep)) {
+			m->rtcp_dropped++;
+			continue;
+		}
+		m->rtcp_rx++;
+		if (rep.valid ||
+		    !media_addr_equal(src, slen, &m->rtcp_remote, m->rtcp_remote_len)) {
+			pthread_mutex_lock(&m->lock);
+			if (rep.valid)
+				m->report = rep;
+			memcpy(&m->rtcp_remote, src, slen);
+			m->rtcp_remote_len = slen;
+			pthread_mutex_unlock(&m->lock);
+		}
+		if (!can_send)
+			continue;
+		w->tx_iov[ntx].iov_base = w->buf[i];
+		w->tx_iov[ntx].iov_len = len;
+		w->tx[ntx].msg_hdr = (struct msghdr){
+			.msg_name = &w->rtcp_dst,
+			.msg_namelen = dlen,
+			.msg_iov = &w->tx_iov[ntx],
+			.msg_iovlen = 1,
+		};
+		ntx++;
+	}
+	for (unsigned sent = 0; sent < ntx;) {
+		int r = sendmmsg(peer->rtcp_fd, w->tx + sent, ntx - sent, MSG_DONTWAIT);
+
+		if (r > 0) {
+			sent += (unsigned)r;
+			atomic_fetch_add_explicit(&peer->rtcp_tx, (unsigned long)r,
+						  memory_order_relaxed);
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			break;
+		} else {
+			sent++;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- terminated legs (libortp) */
@@ -905,8 +1109,8 @@ static int term_sendto(RtpTransport *t, mblk_t *msg, int flags, const struct soc
 		memcpy(buf + len, b->b_rptr, k);
 		len += k;
 	}
-	if (!m->send_ok)
-		return (int)len; /* on hold or far address unknown: counted as sent */
+	if (!m->send_ok || atomic_load(&m->moh))
+		return (int)len; /* on hold, music, or far address unknown: counted as sent */
 	r = sendto(m->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&m->remote, m->remote_len);
 	if (r < 0)
 		return (int)len; /* ortp would log every failure: the network drops it */
@@ -931,10 +1135,29 @@ static int term_rtcp_recvfrom(RtpTransport *t, mblk_t *msg, int flags, struct so
 	return -1;
 }
 
+/* libortp's reports (under m->lock): to the far end's RTCP address. */
 static int term_rtcp_sendto(RtpTransport *t, mblk_t *msg, int flags, const struct sockaddr *to,
 			    socklen_t tolen)
 {
-	return (int)msgdsize(msg);
+	struct sip_media *m = t->data;
+	struct sockaddr_storage dst;
+	socklen_t dlen = 0;
+	uint8_t buf[MEDIA_BUF];
+	size_t len = 0;
+
+	for (mblk_t *b = msg; b; b = b->b_cont) {
+		size_t k = (size_t)(b->b_wptr - b->b_rptr);
+
+		if (len + k > sizeof(buf))
+			return -1;
+		memcpy(buf + len, b->b_rptr, k);
+		len += k;
+	}
+	if (m->closing || !media_rtcp_dest(m, &dst, &dlen))
+		return (int)len;
+	if (sendto(m->rtcp_fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&dst, dlen) > 0)
+		atomic_fetch_add_explicit(&m->rtcp_tx, 1, memory_order_relaxed);
+	return (int)len;
 }
 
 static void term_tr_destroy(RtpTransport *t)
@@ -1006,7 +1229,10 @@ static bool term_session(struct sip_media *m)
 	}
 	rtp_session_set_scheduling_mode(s, 0);
 	rtp_session_set_blocking_mode(s, 0);
-	rtp_session_enable_rtcp(s, FALSE);
+	/* reports go out through term_rtcp_sendto; what comes in is read
+	 * by the worker (media_rtcp_rx) */
+	rtp_session_enable_rtcp(s, TRUE);
+	rtp_session_set_rtcp_report_interval(s, 5000);
 	rtp_session_set_recv_buf_size(s, MEDIA_BUF);
 	rtp_session_set_ssrc_changed_threshold(s, 0);
 	rtp_session_enable_jitter_buffer(s, TRUE);
@@ -1129,7 +1355,7 @@ static void media_tick(struct media_worker *w)
 		m->timeout_armed = false;
 		octo_debug(1, "SIP media %u: no RTP for %u s", m->port, c.rtp_timeout);
 		if (m->on_timeout)
-			media_pend(w, m->on_timeout, NULL, m->cb_data, 0);
+			media_pend(w, m, m->on_timeout, NULL, m->cb_data, 0);
 	}
 	media_flush(w);
 }
@@ -1168,7 +1394,7 @@ static void *media_main(void *arg)
 			if (atomic_load(&tag->m->dead) || atomic_load(&tag->m->owner) != w)
 				continue;
 			if (tag->rtcp)
-				media_drain_rtcp(tag->m);
+				media_rtcp_rx(w, tag->m);
 			else if (tag->m->mode == MEDIA_TERM)
 				term_pump(w, tag->m);
 			else
@@ -1333,6 +1559,7 @@ void sip_media_fini(void)
 		media_ortp_up = false;
 	}
 	pthread_mutex_unlock(&media_ctl);
+	sip_rec_fini();
 }
 
 /* ---------------------------------------------------------------- endpoints */
@@ -1441,7 +1668,8 @@ struct sip_media *sip_media_alloc(const char *local_ip)
 		media_destroy(m);
 		return NULL;
 	}
-	media_run(w, media_attach_fn, m);
+	atomic_store(&m->owner, w); /* what later calls post to, in order */
+	media_post_copy(w, media_attach_fn, m, 0);
 	pthread_mutex_lock(&media_list_lock);
 	m->all_next = media_all;
 	if (media_all)
@@ -1511,7 +1739,7 @@ void sip_media_free(struct sip_media *m)
 	media_unlist(m);
 	w = atomic_load(&m->owner);
 	if (w) {
-		media_run(w, media_kill_fn, m);
+		media_post_copy(w, media_kill_fn, m, 0);
 		if (!w->running)
 			media_bury(w);
 	} else {
@@ -1548,6 +1776,7 @@ static void media_remote_fn(struct media_worker *w, void *arg)
 	m->has_remote = true;
 	m->learned = false;
 	m->locked_src = false;
+	m->rtcp_remote_len = 0;
 	m->ev.active = false;
 	if (m->rtp)
 		term_apply_payload(m);
@@ -1616,7 +1845,7 @@ void sip_media_set_callbacks(struct sip_media *m, void (*timeout)(void *),
 	pthread_mutex_lock(&media_ctl);
 	w = atomic_load(&m->owner);
 	if (w)
-		media_run(w, media_cb_fn, &a);
+		media_post_copy(w, media_cb_fn, &a, sizeof(a));
 	pthread_mutex_unlock(&media_ctl);
 }
 
@@ -1698,6 +1927,13 @@ static void media_relay_stop_fn(struct media_worker *w, void *arg)
 	if (r->a->peer != r->b)
 		return;
 	r->a->peer = r->b->peer = NULL;
+	for (int i = 0; i < 2; i++) {
+		struct sip_media *m = i ? r->b : r->a;
+
+		if (m->tap)
+			sip_rec_release(m->tap);
+		m->tap = NULL;
+	}
 	media_set_mode(r->a, MEDIA_IDLE);
 	media_set_mode(r->b, MEDIA_IDLE);
 }
@@ -1717,7 +1953,7 @@ int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 	if (!wa || !wb) {
 		r.rc = OCTO_EINVAL;
 	} else if (!start) {
-		media_run(wa, media_relay_stop_fn, &r);
+		media_post_copy(wa, media_relay_stop_fn, &r, sizeof(r));
 	} else {
 		if (wa != wb) {
 			/* both legs on one worker: b moves over to a's */
@@ -1728,6 +1964,70 @@ int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 	}
 	pthread_mutex_unlock(&media_ctl);
 	return r.rc;
+}
+
+/* ---------------------------------------------------------------- recording tap */
+
+struct media_tap_args {
+	struct sip_media *m;
+	struct sip_rec_leg *tap;
+	int rc;
+};
+
+static void media_tap_fn(struct media_worker *w, void *arg)
+{
+	struct media_tap_args *t = arg;
+
+	if (atomic_load(&t->m->dead) || (t->tap && t->m->mode != MEDIA_RELAY)) {
+		t->rc = OCTO_EINVAL;
+		return;
+	}
+	if (t->m->tap && t->m->tap != t->tap)
+		sip_rec_release(t->m->tap);
+	t->m->tap = t->tap;
+	t->rc = 0;
+}
+
+struct media_tap_digit {
+	struct sip_media *m;
+	char d;
+};
+
+static void media_tap_digit_fn(struct media_worker *w, void *arg)
+{
+	struct media_tap_digit *t = arg;
+
+	if (!atomic_load(&t->m->dead) && t->m->tap)
+		sip_rec_digit(t->m->tap, t->d);
+}
+
+void sip_media_tap_digit(struct sip_media *m, char digit)
+{
+	struct media_tap_digit t = { m, digit };
+	struct media_worker *w;
+
+	if (!m || !digit || media_self)
+		return;
+	pthread_mutex_lock(&media_ctl);
+	w = atomic_load(&m->owner);
+	if (w && w->running)
+		media_post_copy(w, media_tap_digit_fn, &t, sizeof(t));
+	pthread_mutex_unlock(&media_ctl);
+}
+
+int sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap)
+{
+	struct media_tap_args t = { m, tap, OCTO_EINVAL };
+	struct media_worker *w;
+
+	if (!m || media_self)
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&media_ctl);
+	w = atomic_load(&m->owner);
+	if (w)
+		media_run(w, media_tap_fn, &t);
+	pthread_mutex_unlock(&media_ctl);
+	return t.rc;
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -2014,6 +2314,70 @@ int sip_media_write(struct sip_media *m, const struct octo_frame *f)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- music on hold */
+
+void sip_media_moh(struct sip_media *m, bool on)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (on && !atomic_load(&m->moh)) {
+		/* a stream of its own (RFC 3550 5.1: random SSRC, sequence and
+		 * timestamp), marked as a new talkspurt */
+		uint64_t r = octo_wall_us() * 6364136223846793005ULL + (uintptr_t)m;
+
+		m->moh_ssrc = (uint32_t)(r >> 32) ^ (uint32_t)r;
+		m->moh_seq = (uint16_t)(r >> 16);
+		m->moh_ts = (uint32_t)(r >> 24) * 2654435761u;
+		m->moh_marker = true;
+	}
+	atomic_store(&m->moh, on);
+	pthread_mutex_unlock(&m->lock);
+}
+
+bool sip_media_moh_on(const struct sip_media *m)
+{
+	return m && atomic_load(&m->moh);
+}
+
+int sip_media_moh_send(struct sip_media *m, const uint8_t *pcmu, const uint8_t *pcma, size_t len)
+{
+	uint8_t pkt[12 + OCTO_FRAME_SAMPLES];
+	const uint8_t *payload;
+	int rc = 0;
+
+	if (!m || !pcmu || !pcma || !len || len > OCTO_FRAME_SAMPLES)
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	if (m->closing || !atomic_load(&m->moh) || !m->send_ok || !m->codec || m->pt < 0)
+		goto out;
+	payload = strcasecmp(m->codec->name, "PCMA") ? pcmu : pcma;
+	pkt[0] = 0x80;
+	pkt[1] = (uint8_t)((m->moh_marker ? 0x80 : 0) | (m->pt & 0x7f));
+	pkt[2] = (uint8_t)(m->moh_seq >> 8);
+	pkt[3] = (uint8_t)m->moh_seq;
+	pkt[4] = (uint8_t)(m->moh_ts >> 24);
+	pkt[5] = (uint8_t)(m->moh_ts >> 16);
+	pkt[6] = (uint8_t)(m->moh_ts >> 8);
+	pkt[7] = (uint8_t)m->moh_ts;
+	pkt[8] = (uint8_t)(m->moh_ssrc >> 24);
+	pkt[9] = (uint8_t)(m->moh_ssrc >> 16);
+	pkt[10] = (uint8_t)(m->moh_ssrc >> 8);
+	pkt[11] = (uint8_t)m->moh_ssrc;
+	memcpy(pkt + 12, payload, len);
+	m->moh_seq++;
+	m->moh_ts += (uint32_t)len; /* G.711: one byte a sample */
+	m->moh_marker = false;
+	if (sendto(m->fd, pkt, 12 + len, MSG_DONTWAIT, (struct sockaddr *)&m->remote,
+		   m->remote_len) > 0) {
+		m->moh_packets++;
+		rc = 1;
+	}
+out:
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- diagnostics */
 
 struct media_info_args {
@@ -2040,6 +2404,19 @@ static void media_info_fn(struct media_worker *w, void *arg)
 	o->tx_packets = m->tx_packets;
 	o->rx_dropped = m->rx_dropped;
 	o->worker = w->index;
+	o->rtcp_rx = m->rtcp_rx;
+	o->rtcp_dropped = m->rtcp_dropped;
+	o->rtcp_tx = atomic_load(&m->rtcp_tx);
+	{
+		struct sockaddr_storage dst;
+		socklen_t dlen = 0;
+
+		if (media_rtcp_dest(m, &dst, &dlen))
+			media_addr_str(&dst, dlen, o->rtcp_remote, sizeof(o->rtcp_remote));
+	}
+	o->report = m->report;
+	o->moh = atomic_load(&m->moh);
+	o->moh_packets = m->moh_packets;
 	pthread_mutex_unlock(&m->lock);
 }
 

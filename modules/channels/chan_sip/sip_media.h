@@ -43,8 +43,19 @@
  *   nothing for 2 s: the next source is then learned (a phone whose NAT
  *   mapping changed).
  *
- * RTCP: the odd port is bound and read; its packets are dropped and Octo
- * sends none.
+ * RTCP (the odd port, RFC 3550 6): relayed legs pass RTCP through like RTP
+ * (same worker, same batch buffers, no allocation): compound packets that
+ * pass sip_rtcp_check() from the far end's IP go out of the partner's RTCP
+ * socket to the partner's RTCP address -- the source of its own RTCP once
+ * some came (symmetric), else its RTP address with port + 1. Terminated
+ * legs let libortp send sender/receiver reports to that address. In every
+ * mode the first report block of what the far end sends is kept (loss and
+ * jitter as the phone sees them: sip_media_info).
+ *
+ * MUSIC ON HOLD (sip_moh.c): sip_media_moh() marks a leg as fed by the
+ * shared music source; while it is, the relay drops what its partner sends
+ * to it, libortp's sends are dropped, and sip_media_moh_send() sends the
+ * source's 20 ms frames with a sequence, timestamp and SSRC of their own.
  */
 #ifndef CHAN_SIP_SIP_MEDIA_H
 #define CHAN_SIP_SIP_MEDIA_H
@@ -166,6 +177,57 @@ int sip_media_write(struct sip_media *m, const struct octo_frame *f);
 
 void sip_media_free(struct sip_media *m);
 
+/* ---------------------------------------------------------------- music on hold */
+
+/* Starts (on) or stops feeding the leg music from sip_moh.c: see MUSIC ON
+ * HOLD above. Starting again while on is a no-op; each start begins a new
+ * SSRC, so the phone resynchronises. [any] */
+void sip_media_moh(struct sip_media *m, bool on);
+bool sip_media_moh_on(const struct sip_media *m);
+/* Sends one frame of music to the leg: the payload of its codec (`pcmu`
+ * or `pcma`, `len` bytes each, at most 160) as the next RTP packet. No-op
+ * (0) while not on music, on hold by the far end's SDP (no address to send
+ * to) or once sip_media_free() has begun; 1 when a packet went out. Called
+ * by the music thread of sip_moh.c, which must stop using `m` (sip_moh_stop)
+ * before it is freed. [any] */
+int sip_media_moh_send(struct sip_media *m, const uint8_t *pcmu, const uint8_t *pcma, size_t len);
+
+/* ---------------------------------------------------------------- call recording */
+
+/* Attaches a recording tap (sip_record.h) to a relaying leg, or detaches it
+ * (NULL). The worker then reports the leg's RFC 4733 digits to the tap
+ * (they are still relayed) and hands it each relayed audio payload. When
+ * the relay stops or the endpoint is freed the tap is detached and
+ * sip_rec_release() called for it on the worker; so it is when another tap
+ * (or NULL) replaces it. Returns 0, or OCTO_EINVAL (not relaying, freed;
+ * the tap was not taken: release it yourself). [any] */
+struct sip_rec_leg;
+int sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap);
+/* A digit the leg's phone sent otherwise (SIP INFO) goes to its tap, if it
+ * has one (asynchronously, on the worker). [any] */
+void sip_media_tap_digit(struct sip_media *m, char digit);
+
+/* ---------------------------------------------------------------- RTCP (sip_rtcp.c) */
+
+/* What the far end says in the first report block of its SR/RR. */
+struct sip_rtcp_report {
+	bool valid;          /* a report block was seen */
+	uint8_t fraction;    /* fraction lost since the previous report, /256 */
+	int32_t cum_lost;    /* cumulative packets lost (24-bit signed) */
+	uint32_t jitter;     /* interarrival jitter, in timestamp units (1/8 ms at 8 kHz) */
+	uint32_t ext_seq;    /* extended highest sequence number received */
+};
+
+/* Validates a compound RTCP packet (RFC 3550 6.1, A.2): version 2, first
+ * packet SR or RR (or any RTCP type 192..223 when `loose`), lengths that
+ * add up exactly to `len`, padding only on the last packet. When `rep` is
+ * not NULL, the first report block of an SR or RR goes into it (valid is
+ * left alone when there is none). Pure function of its bytes. */
+bool sip_rtcp_check(const uint8_t *pkt, size_t len, bool loose, struct sip_rtcp_report *rep);
+/* "3.1% lost (12 packets), jitter 4.5 ms" into buf; "" when !rep->valid. */
+char *sip_rtcp_report_str(const struct sip_rtcp_report *rep, unsigned rate, char *buf,
+			  size_t size);
+
 /* ---------------------------------------------------------------- diagnostics */
 
 /* A snapshot for `sip show channels` and tests. [any] */
@@ -178,6 +240,14 @@ struct sip_media_info {
 	const char *mode;                            /* "idle", "relay", "terminated" */
 	uint64_t rx_packets, tx_packets, rx_dropped; /* dropped: bad, or foreign source */
 	unsigned worker;
+	/* RTCP: packets received from the far end (valid), sent to it (relayed
+	 * or libortp's reports), dropped (invalid, foreign source); where they
+	 * go ("" when nowhere yet); the far end's last report */
+	uint64_t rtcp_rx, rtcp_tx, rtcp_dropped;
+	char rtcp_remote[64];
+	struct sip_rtcp_report report;
+	bool moh;              /* fed by music on hold */
+	uint64_t moh_packets;  /* music packets sent */
 };
 void sip_media_info(struct sip_media *m, struct sip_media_info *out);
 /* Endpoints allocated now. [any] */

@@ -44,6 +44,7 @@
 #include "octo/store.h"
 #include "octo/users.h"
 #include "sip.h"
+#include "sip_peer.h"
 
 #define REG_BUCKETS 1024
 #define REG_USER_MAX 64
@@ -378,7 +379,8 @@ static void reg_add_contacts(struct sip_msg *r, const struct reg_aor *a, int64_t
 
 static void reg_on_register(struct sip_txn *txn, struct sip_msg *req)
 {
-	struct octo_user *u = sip_auth_request(txn, req);
+	/* a dynamic SIP peer (a PBX or gateway registering as a trunk): sip_peer.c */
+	struct octo_user *u = sip_peer_on_register(txn, req) ? NULL : sip_auth_request(txn, req);
 	struct sip_cfg *cfg = NULL;
 	const struct sip_reg_conf *rc;
 	struct reg_op *ops = NULL;
@@ -922,8 +924,23 @@ static int reg_cli_peers(struct octo_cli_out *out, int argc, char **argv)
 			     first && first->agent[0] ? first->agent : "-", first ? first->tp : "-",
 			     first ? first->src : "-", first ? first->status : "-", NULL);
 	}
-	octo_cli_kv(out, "users", "%zu", nusers);
-	octo_cli_kv(out, "registered", "%zu", registered);
+	{
+		/* peers that are not users: trunks, gateways, DECT bases (sip_peer.c) */
+		struct sip_peer_row *prow = NULL;
+		size_t npeers = sip_peer_rows(&prow);
+
+		for (size_t i = 0; i < npeers; i++) {
+			char kind[40];
+
+			snprintf(kind, sizeof(kind), "(%s peer)", prow[i].kind);
+			octo_cli_row(out, prow[i].name, kind, prow[i].state, "-", "-", "-",
+				     prow[i].host, prow[i].reason[0] ? prow[i].reason : "-", NULL);
+		}
+		free(prow);
+		octo_cli_kv(out, "users", "%zu", nusers);
+		octo_cli_kv(out, "registered", "%zu", registered);
+		octo_cli_kv(out, "peers", "%zu", npeers);
+	}
 	users->list_free(list, nusers);
 	octo_service_put(users, "cli");
 	free(rows);

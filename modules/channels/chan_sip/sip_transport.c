@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -49,6 +50,9 @@
 #define TP_TX_LIMIT (1024 * 1024) /* unsent bytes before a slow peer is cut off */
 #define TP_ACCEPT_BATCH 64
 #define TP_UDP_BATCH 64
+/* The UDP receive buffer asked for: bursts at a thousand calls a second
+ * overflowed the default and every lost ACK or BYE cost a call. */
+#define TP_UDP_RCVBUF (8 << 20)
 
 struct tp_listener {
 	int fd;                /* -1: not open */
@@ -983,20 +987,56 @@ int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, un
 
 /* ================================================================ UDP */
 
+/* How long a datagram waited in the socket (its SO_TIMESTAMPNS stamp), in
+ * ms; 0 without a stamp. */
+static unsigned tp_udp_lag(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		struct timespec ts, now;
+		int64_t ms;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &now);
+		ms = (int64_t)(now.tv_sec - ts.tv_sec) * 1000 +
+		     (now.tv_nsec - ts.tv_nsec) / 1000000;
+		return ms > 0 ? (ms < 600000 ? (unsigned)ms : 600000) : 0;
+	}
+	return 0;
+}
+
 static void tp_udp_cb(int fd, uint32_t events, void *data)
 {
 	for (int i = 0; i < TP_UDP_BATCH; i++) {
-		struct sip_addr src = { .tp = SIP_TP_UDP, .len = sizeof(src.sa) };
-		ssize_t n = recvfrom(fd, tp.udp_buf, TP_UDP_BUF, MSG_TRUNC,
-				     (struct sockaddr *)&src.sa, &src.len);
+		struct sip_addr src = { .tp = SIP_TP_UDP };
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(struct timespec))];
+		} ctl;
+		struct iovec iov = { .iov_base = tp.udp_buf, .iov_len = TP_UDP_BUF };
+		struct msghdr mh = {
+			.msg_name = &src.sa,
+			.msg_namelen = sizeof(src.sa),
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.buf,
+			.msg_controllen = sizeof(ctl.buf),
+		};
+		ssize_t n = recvmsg(fd, &mh, MSG_TRUNC);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				octo_debug(1, "SIP: UDP receive: %s", strerror(errno));
+			else if (sip_overloaded())
+				sip_overload_update(0); /* drained: no wait left */
 			return;
 		}
+		src.len = mh.msg_namelen;
+		sip_overload_update(tp_udp_lag(&mh));
 		if ((size_t)n > TP_UDP_BUF || (size_t)n > atomic_load(&tp.max_msg)) {
 			char peer[SIP_ADDR_STRLEN];
 
@@ -1051,9 +1091,12 @@ static int tp_listen(enum sip_tp t, const struct octo_cidr *addr, unsigned port)
 	if (ss.ss_family == AF_INET6 && l->wildcard)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	if (t == SIP_TP_UDP) {
-		int rcv = 1 << 20;
+		int rcv = TP_UDP_RCVBUF;
 
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+		/* FORCE (root) goes past net.core.rmem_max; else capped by it */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		goto fail;

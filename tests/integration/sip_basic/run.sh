@@ -106,10 +106,22 @@ check_rx "running settings kept" "Octo-reloaded" sip show settings
 cp "$OCTO_TMP/sip.conf.good" "$OCTO_CONF/sip.conf"
 check_rx "module reload" "Reloaded chan_sip" module reload chan_sip
 
-# unload and load again: the listeners close and come back
+# unload and load again: the listeners close and come back. Modules that use
+# chan_sip's "sip" service (trunks, gateways) hold it: the unload is refused
+# and names them; they go first and come back after.
+refusal=$("$OCTO_BIN" -s "$OCTO_SOCK" -rx 'module unload chan_sip' 2>&1)
+holders=$(printf '%s\n' "$refusal" | sed -n 's/.*cannot unload chan_sip: in use by //p' |
+	tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -E '^[a-z_]+$' | sort -u)
+check "unload refused while other modules use chan_sip" test -n "$holders"
+for m in $holders; do
+	check_rx "unload $m (uses chan_sip)" "Unloaded $m" module unload "$m"
+done
 check_rx "unload chan_sip" "Unloaded chan_sip" module unload chan_sip
 check "nothing listens after unload" bash -c "! ss -Hlun '( sport = :$port )' | grep -q ."
 check_rx "load chan_sip again" "Loaded chan_sip" module load chan_sip
+for m in $holders; do
+	check_rx "load $m again" "Loaded $m" module load "$m"
+done
 check "OPTIONS answered after the reload" sipp_run options.xml u1 1
 
 octo_stop

@@ -1,0 +1,191 @@
+/*
+ * sip_replaces.c - the Replaces header of a new INVITE (RFC 3891): parsing
+ * (hostile input: bounded, printable tokens only) and the choice of the
+ * leg it names, with the answers the RFC asks for when it cannot be
+ * replaced. The take-over itself is sip_call.c's (call_take_over): it owns
+ * the calls' internals.
+ *
+ * DESIGN
+ *  - The leg is looked up by Call-ID and our tag, which may be written as
+ *    either to-tag or from-tag: phones disagree about whose point of view
+ *    the parameters take (RFC 3891 3 counts them from the dialog as the
+ *    recipient sees it; several phones copy their own view). The other tag
+ *    must then be the phone's tag of that leg, when the leg has one yet.
+ *  - Who may replace what: an answered leg only by the same user (a call
+ *    moved to another of the user's devices); a ringing outgoing leg by
+ *    any user (pickup: knowing the Call-ID and tags of a dialog is the
+ *    capability, as RFC 3891 6 allows); an incoming INVITE not answered
+ *    yet never (481: an early dialog this UA did not start).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "octo/obj.h"
+#include "sip.h"
+
+#define REPL_MAX 1024    /* longer Replaces values are refused (400) */
+#define REPL_TOKEN_MAX 256
+
+struct repl {
+	char call_id[REPL_TOKEN_MAX + 1];
+	char to_tag[REPL_TOKEN_MAX + 1];
+	char from_tag[REPL_TOKEN_MAX + 1];
+	bool early_only;
+};
+
+/* A Call-ID or tag: printable, no blank, no ';', not empty, bounded. */
+static bool repl_token(const char *s, size_t len)
+{
+	if (!len || len > REPL_TOKEN_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f || s[i] == ';' || s[i] == ',')
+			return false;
+	return true;
+}
+
+static bool repl_copy(char *out, const char *s, size_t len)
+{
+	if (!repl_token(s, len))
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return true;
+}
+
+/* "callid;to-tag=X;from-tag=Y[;early-only][;other=..]"; blanks around the
+ * separators are allowed (RFC 3261 SEMI). */
+static bool repl_parse(const char *v, struct repl *r)
+{
+	const char *p = v;
+	size_t n;
+	bool to = false, from = false;
+
+	memset(r, 0, sizeof(*r));
+	if (strlen(v) > REPL_MAX)
+		return false;
+	p += strspn(p, " \t");
+	n = strcspn(p, "; \t");
+	if (!repl_copy(r->call_id, p, n))
+		return false;
+	p += n;
+	for (;;) {
+		const char *name, *val = NULL;
+		size_t nlen, vlen = 0;
+
+		p += strspn(p, " \t");
+		if (!*p)
+			break;
+		if (*p++ != ';')
+			return false;
+		p += strspn(p, " \t");
+		name = p;
+		nlen = strcspn(p, "=; \t");
+		p += nlen;
+		p += strspn(p, " \t");
+		if (*p == '=') {
+			p++;
+			p += strspn(p, " \t");
+			val = p;
+			vlen = strcspn(p, "; \t");
+			p += vlen;
+		}
+		if (!nlen)
+			return false;
+		if (nlen == 6 && !strncasecmp(name, "to-tag", 6)) {
+			if (to || !val || !repl_copy(r->to_tag, val, vlen))
+				return false;
+			to = true;
+		} else if (nlen == 8 && !strncasecmp(name, "from-tag", 8)) {
+			if (from || !val || !repl_copy(r->from_tag, val, vlen))
+				return false;
+			from = true;
+		} else if (nlen == 10 && !strncasecmp(name, "early-only", 10)) {
+			r->early_only = true;
+		}
+		/* other parameters are ignored (RFC 3261 generic-param) */
+	}
+	return to && from;
+}
+
+/* The number of Replaces headers (RFC 3891 3: more than one is a 400). */
+static int repl_count(const struct sip_msg *m, const char **value)
+{
+	osip_header_t *h;
+	int pos = 0, n = 0;
+
+	*value = NULL;
+	while (!osip_list_eol(&m->osip->headers, pos)) {
+		h = osip_list_get(&m->osip->headers, pos++);
+		if (h && h->hname && !strcasecmp(h->hname, "replaces")) {
+			if (!n)
+				*value = h->hvalue ? h->hvalue : "";
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The leg with our tag `ours` whose phone's tag (when it has one) is `theirs`. */
+static struct sip_call *repl_find(const char *call_id, const char *ours, const char *theirs)
+{
+	struct sip_call *c = sip_call_find_local(call_id, ours);
+	const char *rt = c ? sip_call_remote_tag(c) : NULL;
+
+	if (c && rt && strcmp(rt, theirs)) {
+		octo_obj_unref(c);
+		c = NULL;
+	}
+	return c;
+}
+
+int sip_replaces_lookup(const struct sip_msg *req, const char *user, struct sip_call **target,
+			const char **why)
+{
+	const char *value;
+	struct repl r;
+	struct sip_call *c;
+	int n = repl_count(req, &value);
+
+	*target = NULL;
+	*why = NULL;
+	if (!n)
+		return 0;
+	if (n > 1) {
+		*why = "more than one Replaces header";
+		return 400;
+	}
+	if (!repl_parse(value, &r)) {
+		*why = "a Replaces header needs a Call-ID, to-tag and from-tag";
+		return 400;
+	}
+	c = repl_find(r.call_id, r.to_tag, r.from_tag);
+	if (!c)
+		c = repl_find(r.call_id, r.from_tag, r.to_tag);
+	if (!c) {
+		*why = "Replaces names no call";
+		return 481;
+	}
+	if (sip_call_is_up(c)) {
+		if (r.early_only) {
+			*why = "early-only, and that call is answered";
+			octo_obj_unref(c);
+			return 486;
+		}
+		if (!user || !*user || strcmp(user, sip_call_user(c))) {
+			*why = "Replaces names another user's call";
+			octo_obj_unref(c);
+			return 403;
+		}
+	} else if (!sip_call_is_ringing_out(c)) {
+		/* an incoming INVITE not answered yet: an early dialog we did not start */
+		*why = sip_call_is_ringing_in(c)
+			       ? "Replaces names an early dialog Octo did not start"
+			       : "Replaces names a call that is ending";
+		octo_obj_unref(c);
+		return 481;
+	}
+	*target = c;
+	return 0;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# sip_replaces: INVITE with Replaces received directly (RFC 3891), on loopback
+# with python phones (../sip_hold_moh/phones.py):
+#  - user 100 moves an answered call to its second phone: the new dialog
+#    takes the old leg's channel (bridge, relayed media), the old phone gets
+#    a BYE, 101 notices nothing and talks with the new phone;
+#  - 102 picks up the call ringing 101 (Replaces naming Octo's INVITE to
+#    101): 101's INVITE is cancelled, 100 and 102 talk;
+#  - refused: another user's call (403), early-only on an answered call
+#    (486), no such dialog or a wrong tag (481), no from-tag or two Replaces
+#    (400), an INVITE Octo has not answered yet (481).
+# Needs python3.
+. "$(dirname "$0")/../lib.sh"
+
+if ! command -v python3 >/dev/null 2>&1; then
+	fail "sip_replaces/python3" "python3 not found"
+	exit 1
+fi
+
+octo_config_dir "$OCTO_SRC/configs" "$OCTO_CASE_DIR/configs" || exit 1
+octo_start || exit 1
+port=$OCTO_SIP_PORT
+export OCTO_BIN OCTO_CONF OCTO_SOCK
+secret()
+{
+	sed -n "/^\[$1\]/,/^\[/s/^secret *= *//p" "$OCTO_CONF/users.conf" | head -n 1
+}
+creds=("100=$(secret 100)" "101=$(secret 101)" "102=$(secret 102)")
+
+no_calls()
+{
+	octo_rx calls show active | grep -q "active calls: 0"
+}
+
+scenario()
+{
+	local name=$1 scen=$2
+	if timeout 90 python3 "$OCTO_CASE_DIR/../sip_hold_moh/phones.py" 127.0.0.1 "$port" \
+		"$scen" "${creds[@]}" >"$OCTO_TMP/$scen.log" 2>&1; then
+		pass "$name"
+	else
+		fail "$name" "phones.py $scen"
+		lib_show "$OCTO_TMP/$scen.log" 60
+	fi
+	for u in 100 101 102; do octo_rx sip unregister "$u" >/dev/null; done
+	wait_until 10 no_calls || fail "$name/cleanup" "$(octo_rx calls show active)"
+}
+
+# history_has NAME CHANNEL-PATTERN TEXT: the step log of the newest ended
+# channel whose name matches CHANNEL-PATTERN (grep -E) holds TEXT.
+history_has()
+{
+	local id out
+	id=$(octo_rx calls show history | grep -E "$2" | head -n 1 | awk '{print $1}')
+	out=$([ -n "$id" ] && octo_rx call debug "$id")
+	if grep -qF -- "$3" <<<"$out"; then
+		pass "$1"
+	else
+		fail "$1" "no \"$3\" in the steps of $2"
+		printf '%s\n' "$out" | tail -n 30 | sed 's/^/  | /'
+	fi
+}
+
+scenario "an answered call moves to the user's other phone" replaces
+history_has "the step log tells the move" "SIP/100-" \
+	"SIP: INVITE with Replaces from user 100 at UDP 127.0.0.1:"
+scenario "pickup of a ringing call by Replaces" pickup
+history_has "the step log tells the pickup" "SIP/101_0-" \
+	"picks up this ringing call"
+scenario "INVITEs with a Replaces that cannot be honoured" replaces_errors
