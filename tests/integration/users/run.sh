@@ -24,7 +24,7 @@ check_rx "res_users loaded" "res_users" module show like res_users
 check_rx "user show: 100 Alice" "Alice Rossi" user show
 check_rx "user show: 103 with dnd" "dnd, no call waiting" user show
 check_rx "user show: 102 forwards to voicemail" "forward no answer: VOICEMAIL" user show
-check_rx "user show counts" "users: 4" user show
+check_rx "user show counts" "users: 5" user show
 check_output "user show rows in JSON" \
 	'["101","Bob Bianchi","UC-Essential","users","forward busy: 100, reject: 2"]' \
 	octo_rx_json user show
@@ -48,7 +48,10 @@ check_output "unknown user message" "No user 999" bash -c \
 check_rx "a Test device for 100" "is a device of 100" test device add 100 answer
 check_output "user show 100 lists the device" '["Test","answer"]' octo_rx_json user show 100
 check_output "device count" '"devices":"1"' octo_rx_json user show 100
-check_output "no device for 101" '"devices":"0"' octo_rx_json user show 101
+# 101 has the DECT handset of the sample gateways.conf, nothing else
+check_output "one device for 101" '"devices":"1"' octo_rx_json user show 101
+check_output "101's device is its DECT handset" '["SIP","dect-base1@peer/0328D3A4E1/' \
+	octo_rx_json user show 101
 
 # ---------------------------------------------------------------- licenses
 check_output "UC-Essential is over" '["UC-Essential","2","1","OVER"]' \
@@ -76,7 +79,7 @@ check_output "the error names file:line and the user" \
 	"users.conf:$line: [101] secret: weak SIP password for user 101 (no upper-case letter, no special character)" \
 	bash -c "'$OCTO_BIN' -s '$OCTO_SOCK' -rx 'module reload res_users' 2>&1; true"
 check_output "the old users stay" '"name":"Bob Bianchi"' octo_rx_json user show 101
-check_rx "all four still there" "users: 4" user show
+check_rx "all five still there" "users: 5" user show
 check_fails "octo -t catches the weak password" \
 	"$OCTO_BIN" -t -C "$OCTO_CONF" -M "$OCTO_MODDIR"
 check_output "octo -t names file:line" "users.conf:$line: [101] secret: weak SIP password" \
