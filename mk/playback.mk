@@ -22,7 +22,8 @@ modules_apps_app_read_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"app_read
 modules_apps_app_read_la_LDFLAGS = $(MODULE_LDFLAGS)
 modules_apps_app_read_la_LIBADD = $(MODULE_LIBADD)
 
-modules_apps_app_record_la_SOURCES = modules/apps/app_record.c $(AUDIO_COMMON)
+modules_apps_app_record_la_SOURCES = modules/apps/app_record.c $(AUDIO_COMMON) \
+	modules/apps/audio_rec.c modules/apps/audio_rec.h
 modules_apps_app_record_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"app_record"'
 modules_apps_app_record_la_LDFLAGS = $(MODULE_LDFLAGS)
 modules_apps_app_record_la_LIBADD = $(MODULE_LIBADD) -lm

@@ -80,6 +80,7 @@ tests_unit_test_sip_record_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
 # real loop with a fake transport and users service, bans on a fake clock.
 check_PROGRAMS += tests/unit/test_sip_auth
 tests_unit_test_sip_auth_SOURCES = tests/unit/test_sip_auth.c tests/unit/octo_test.h \
+	tests/unit/sip_test_util.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c

@@ -12,10 +12,12 @@ core_libocto_la_SOURCES += core/trunk.c
 modules_channels_chan_sip_la_SOURCES += \
 	modules/channels/chan_sip/sip_peer.h \
 	modules/channels/chan_sip/sip_peer.c \
-	modules/channels/chan_sip/sip_regout.c
+	modules/channels/chan_sip/sip_regout.c \
+	modules/channels/chan_sip/sip_hostname.h
 
 module_LTLIBRARIES += modules/apps/app_trunk.la
-modules_apps_app_trunk_la_SOURCES = modules/apps/app_trunk.c
+modules_apps_app_trunk_la_SOURCES = modules/apps/app_trunk.c \
+	modules/channels/chan_sip/sip_hostname.h
 modules_apps_app_trunk_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"app_trunk"'
 modules_apps_app_trunk_la_LDFLAGS = $(MODULE_LDFLAGS)
 modules_apps_app_trunk_la_LIBADD = $(MODULE_LIBADD)
@@ -31,6 +33,7 @@ tests_unit_test_trunk_LDADD = $(UNIT_LDADD)
 # and transaction layer, with a fake transport; the peer table is stubbed.
 check_PROGRAMS += tests/unit/test_sip_regout
 tests_unit_test_sip_regout_SOURCES = tests/unit/test_sip_regout.c tests/unit/octo_test.h \
+	tests/unit/sip_test_util.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c modules/channels/chan_sip/sip_regout.c
@@ -42,6 +45,7 @@ tests_unit_test_sip_regout_LDADD = $(UNIT_LDADD) $(OSIP_LIBS) $(OPENSSL_LIBS)
 # NOTIFY, devices providers, on the real loop with a fake transport.
 check_PROGRAMS += tests/unit/test_sip_peer
 tests_unit_test_sip_peer_SOURCES = tests/unit/test_sip_peer.c tests/unit/octo_test.h \
+	tests/unit/sip_test_util.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c modules/channels/chan_sip/sip_regout.c \

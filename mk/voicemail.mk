@@ -8,7 +8,8 @@
 module_LTLIBRARIES += modules/apps/app_voicemail.la
 modules_apps_app_voicemail_la_SOURCES = modules/apps/app_voicemail.c modules/apps/vm.h \
 	modules/apps/vm_main.c modules/apps/vm_record.c modules/apps/vm_store.c \
-	modules/apps/vm_util.c modules/apps/audio_common.c modules/apps/audio_common.h
+	modules/apps/vm_util.c modules/apps/audio_common.c modules/apps/audio_common.h \
+	modules/apps/audio_rec.c modules/apps/audio_rec.h
 modules_apps_app_voicemail_la_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"app_voicemail"'
 modules_apps_app_voicemail_la_LDFLAGS = $(MODULE_LDFLAGS)
 modules_apps_app_voicemail_la_LIBADD = $(MODULE_LIBADD) -lm

@@ -362,16 +362,7 @@ static bool cg_valid_ext(const char *s)
 
 static bool cg_valid_name(const char *s)
 {
-	size_t n = 0;
-
-	for (; s[n]; n++) {
-		char c = s[n];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.'))
-			return false;
-	}
-	return n > 0 && n <= CG_NAME_MAX;
+	return audio_name_valid(s, CG_NAME_MAX);
 }
 
 static void cg_group_destroy(void *obj)

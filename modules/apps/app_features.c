@@ -224,17 +224,7 @@ static const struct octo_cfg_opt ft_general_opts[] = {
  * looks like a misspelling of one of ours (octo_cfg_bind then warns). */
 static bool ft_general_ignore(const char *key)
 {
-	size_t len = strlen(key);
-
-	for (const struct octo_cfg_opt *o = ft_general_opts; o->key; o++) {
-		size_t klen = strlen(o->key);
-
-		if (!strcmp(key, o->key))
-			return false;
-		if (len + 2 >= klen && klen + 2 >= len && octo_edit_distance(key, o->key) <= 2)
-			return false;
-	}
-	return true;
+	return audio_cfg_foreign_key(key, ft_general_opts);
 }
 
 /* Reads features.conf from config_dir; NULL with every problem in diags. */
@@ -436,60 +426,6 @@ static int ft_not_available(struct octo_channel *chan, const char *feature, cons
 	return OCTO_APP_CONTINUE;
 }
 
-/* ---------------------------------------------------------------- waiting for the end */
-
-struct ft_waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned long seq;
-};
-
-static void ft_wake(void *arg)
-{
-	struct ft_waiter *w = arg;
-
-	pthread_mutex_lock(&w->lock);
-	w->seq++;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* Waits until chan has hung up, without reading its events (another thread
- * owns them now). The channel is never locked while w->lock is held. */
-static void ft_wait_hangup(struct octo_channel *chan)
-{
-	struct ft_waiter w = { .seq = 0 };
-	bool watched;
-
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	watched = octo_chan_watch(chan, ft_wake, &w) == 0;
-	for (;;) {
-		unsigned long seq;
-		struct timespec ts;
-
-		pthread_mutex_lock(&w.lock);
-		seq = w.seq;
-		pthread_mutex_unlock(&w.lock);
-		if (octo_chan_is_hungup(chan))
-			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 500 * 1000000L; /* a safety net; the watcher wakes us */
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&w.lock);
-		if (w.seq == seq)
-			pthread_cond_timedwait(&w.cond, &w.lock, &ts);
-		pthread_mutex_unlock(&w.lock);
-	}
-	if (watched)
-		octo_chan_unwatch(chan, ft_wake, &w);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-}
-
 /* ---------------------------------------------------------------- pickup */
 
 struct ft_members {
@@ -603,7 +539,7 @@ static int ft_pickup_members(struct octo_channel *chan, const char *picker,
 	}
 	if (lent)
 		return octo_bridge_lend_wait(chan);
-	ft_wait_hangup(chan);
+	audio_wait_hangup(chan);
 	return OCTO_BRIDGE_A_ENDED;
 }
 

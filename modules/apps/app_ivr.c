@@ -184,16 +184,7 @@ static bool ivr_ignore_key(const char *key)
 
 static bool ivr_valid_name(const char *s)
 {
-	size_t n = 0;
-
-	for (; s[n]; n++) {
-		char c = s[n];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.'))
-			return false;
-	}
-	return n > 0 && n <= IVR_NAME_MAX;
+	return audio_name_valid(s, IVR_NAME_MAX);
 }
 
 /* An application name: letters, digits and '_', starting with a letter. */

@@ -17,13 +17,11 @@
  * atomically by a reload (moh_lock guards only the pointer); a call holds a
  * reference while it plays.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "octo/channel.h"
 #include "octo/cli.h"
@@ -257,46 +255,6 @@ static void moh_dir_path(const struct moh_class *c, char *out, size_t size)
 			 c->directory);
 }
 
-static int moh_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names of the regular, not hidden files of `dir`, sorted (at most
- * MOH_FILES_MAX). Returns how many, -1 when it is not a folder. */
-static int moh_list(const char *dir, char ***out)
-{
-	char **names = NULL, path[MOH_PATH_MAX];
-	struct dirent *de;
-	int n = 0;
-	DIR *d = opendir(dir);
-
-	*out = NULL;
-	if (!d)
-		return -1;
-	while ((de = readdir(d)) && n < MOH_FILES_MAX) {
-		struct stat st;
-		char **grown;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >=
-			    sizeof(path) ||
-		    stat(path, &st) || !S_ISREG(st.st_mode))
-			continue;
-		grown = realloc(names, (size_t)(n + 1) * sizeof(*grown));
-		if (!grown)
-			break;
-		names = grown;
-		names[n++] = octo_strdup(de->d_name);
-	}
-	closedir(d);
-	if (n)
-		qsort(names, (size_t)n, sizeof(*names), moh_cmp);
-	*out = names;
-	return n;
-}
-
 static void moh_list_free(char **names, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -349,7 +307,7 @@ static int moh_play(struct audio_player *p, const struct moh_class *c, const cha
 {
 	unsigned seed = (unsigned)octo_wall_us();
 	char **names = NULL, path[MOH_PATH_MAX], err[160];
-	int n = moh_list(dir, &names), rc = AUDIO_END, pass = 0;
+	int n = audio_list_files(dir, MOH_FILES_MAX, &names), rc = AUDIO_END, pass = 0;
 
 	if (n <= 0) {
 		octo_chan_step(p->chan, "MusicOnHold: %s %s: silence instead", dir,
@@ -363,15 +321,8 @@ static int moh_play(struct audio_player *p, const struct moh_class *c, const cha
 		uint64_t before = p->samples;
 		int played = 0;
 
-		if (c->order == MOH_RANDOM) {
-			for (int i = n - 1; i > 0; i--) {
-				int j = rand_r(&seed) % (i + 1);
-				char *t = names[i];
-
-				names[i] = names[j];
-				names[j] = t;
-			}
-		}
+		if (c->order == MOH_RANDOM)
+			audio_shuffle(names, n, &seed);
 		for (int i = 0; i < n; i++) {
 			struct octo_sound *s;
 
@@ -475,7 +426,7 @@ static int moh_cli_show(struct octo_cli_out *out, int argc, char **argv)
 		int n;
 
 		moh_dir_path(c, dir, sizeof(dir));
-		n = moh_list(dir, &names);
+		n = audio_list_files(dir, MOH_FILES_MAX, &names);
 		moh_list_free(names, n);
 		if (n < 0)
 			snprintf(files, sizeof(files), "no folder");

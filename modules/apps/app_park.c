@@ -606,58 +606,6 @@ static int park_exec(struct octo_channel *chan, char *args)
 
 /* ---------------------------------------------------------------- ParkedCall */
 
-struct park_waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned long seq;
-};
-
-static void park_wake(void *arg)
-{
-	struct park_waiter *w = arg;
-
-	pthread_mutex_lock(&w->lock);
-	w->seq++;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
-/* Waits until chan has hung up without reading its events (the parked
- * call's thread owns them now). */
-static void park_wait_hangup(struct octo_channel *chan)
-{
-	struct park_waiter w = { .seq = 0 };
-	bool watched;
-
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	watched = octo_chan_watch(chan, park_wake, &w) == 0;
-	for (;;) {
-		unsigned long seq;
-		struct timespec ts;
-
-		pthread_mutex_lock(&w.lock);
-		seq = w.seq;
-		pthread_mutex_unlock(&w.lock);
-		if (octo_chan_is_hungup(chan))
-			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 500 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&w.lock);
-		if (w.seq == seq)
-			pthread_cond_timedwait(&w.cond, &w.lock, &ts);
-		pthread_mutex_unlock(&w.lock);
-	}
-	if (watched)
-		octo_chan_unwatch(chan, park_wake, &w);
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-}
-
 static int park_retrieve_exec(struct octo_channel *chan, char *args)
 {
 	char *argv[2], *end;
@@ -705,7 +653,7 @@ static int park_retrieve_exec(struct octo_channel *chan, char *args)
 	if (lent)
 		return octo_bridge_lend_wait(chan) == OCTO_BRIDGE_REDIRECTED ? OCTO_APP_CONTINUE
 									  : OCTO_APP_HANGUP;
-	park_wait_hangup(chan);
+	audio_wait_hangup(chan);
 	return OCTO_APP_HANGUP;
 }
 

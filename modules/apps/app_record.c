@@ -6,12 +6,12 @@
  *
  * It ends when the caller presses #, hangs up, after maxseconds, or after
  * `silence` seconds in which no frame was louder than RECORD_SILENCE_RMS
- * (then that silence is not kept, up to RECORD_TRIM_S seconds of it). The
- * file is written as NAME.wav.<call id>.part and renamed when complete, so
- * a reader never sees half a file.
+ * (then that silence is not kept, up to AUDIO_REC_TRIM_S seconds of it: the
+ * recorder is audio_rec.c, shared with app_voicemail). The file is written
+ * as NAME.wav.<call id>.part and renamed when complete, so a reader never
+ * sees half a file.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,32 +30,14 @@
 #include "octo/registry.h"
 #include "octo/sound.h"
 #include "audio_common.h"
+#include "audio_rec.h"
 
 #define RECORD_HOLDER "app_record"
 #define RECORD_MAX_S 3600         /* longest recording, and the default */
 #define RECORD_SILENCE_RMS 256    /* a frame quieter than this is silence (-42 dBFS) */
-#define RECORD_TRIM_S 10          /* most trailing silence left out of the file */
-#define RECORD_TRIM_FRAMES (RECORD_TRIM_S * 1000 / OCTO_FRAME_MS)
-#define RECORD_SLICE_MS 100
 
-enum rec_end { REC_GOING = 0, REC_DTMF, REC_SILENCE, REC_TIMEOUT, REC_HANGUP, REC_ERROR };
-
+/* indexed by enum audio_rec_end */
 static const char *const rec_status[] = { "", "DTMF", "SILENCE", "TIMEOUT", "HANGUP", "ERROR" };
-
-/* A recording in progress. */
-struct rec {
-	struct octo_channel *chan;
-	const struct octo_sound_format *fmt; /* held */
-	struct octo_sound_file file;
-	bool open;
-	uint64_t written;                    /* samples in the file */
-	/* trailing silence not written yet: a ring of frames */
-	int16_t (*ring)[OCTO_FRAME_SAMPLES];
-	unsigned ring_n[RECORD_TRIM_FRAMES];
-	unsigned head, count;
-	uint64_t silent_samples;             /* silence since the last loud frame */
-	bool failed;                         /* a write failed */
-};
 
 static bool rec_parse_seconds(const char *text, double max, double *out)
 {
@@ -116,118 +98,12 @@ static int rec_mkdirs(const char *base, const char *rel)
 	return 0;
 }
 
-static bool rec_is_silent(const struct octo_frame *f)
-{
-	double sum = 0;
-
-	if (!f->samples)
-		return true;
-	for (unsigned i = 0; i < f->samples; i++)
-		sum += (double)f->data[i] * f->data[i];
-	return sqrt(sum / f->samples) < RECORD_SILENCE_RMS;
-}
-
-static void rec_write(struct rec *r, const int16_t *samples, unsigned n)
-{
-	long w;
-
-	if (!n || r->failed)
-		return;
-	w = r->fmt->write(&r->file, samples, n);
-	if (w < 0 || (unsigned long)w != n) {
-		r->failed = true;
-		return;
-	}
-	r->written += n;
-}
-
-/* Writes the silence held back: it was followed by sound. */
-static void rec_flush(struct rec *r)
-{
-	while (r->count) {
-		rec_write(r, r->ring[r->head], r->ring_n[r->head]);
-		r->head = (r->head + 1) % RECORD_TRIM_FRAMES;
-		r->count--;
-	}
-}
-
-/* One frame of the caller's voice. */
-static void rec_frame(struct rec *r, const struct octo_frame *f)
-{
-	unsigned slot;
-
-	if (!rec_is_silent(f)) {
-		rec_flush(r);
-		r->silent_samples = 0;
-		rec_write(r, f->data, f->samples);
-		return;
-	}
-	r->silent_samples += f->samples;
-	if (r->count == RECORD_TRIM_FRAMES) {
-		/* held back long enough: the oldest goes to the file */
-		rec_write(r, r->ring[r->head], r->ring_n[r->head]);
-		r->head = (r->head + 1) % RECORD_TRIM_FRAMES;
-		r->count--;
-	}
-	slot = (r->head + r->count) % RECORD_TRIM_FRAMES;
-	memcpy(r->ring[slot], f->data, f->samples * sizeof(f->data[0]));
-	r->ring_n[slot] = f->samples;
-	r->count++;
-}
-
-/* Records until the end; returns how it ended. */
-static enum rec_end rec_loop(struct rec *r, uint64_t max_ms, uint64_t silence_ms, int *err)
-{
-	uint64_t deadline = octo_now_ms() + max_ms;
-	struct octo_chan_event ev;
-	struct octo_frame f;
-	int rc;
-
-	for (;;) {
-		uint64_t now;
-		int slice;
-
-		while ((rc = octo_chan_wait_event(r->chan, 0, &ev)) == 1) {
-			if (ev.type == OCTO_EV_HANGUP)
-				return REC_HANGUP;
-			if (ev.type == OCTO_EV_DIGIT && ev.digit == '#')
-				return REC_DTMF;
-		}
-		if (rc == OCTO_EHANGUP)
-			return REC_HANGUP;
-		if (r->failed)
-			return REC_ERROR;
-		if (silence_ms && r->silent_samples * 1000 / OCTO_FRAME_RATE >= silence_ms)
-			return REC_SILENCE;
-		now = octo_now_ms();
-		if (now >= deadline)
-			return REC_TIMEOUT;
-		slice = deadline - now > RECORD_SLICE_MS ? RECORD_SLICE_MS : (int)(deadline - now);
-		rc = octo_chan_read_frame(r->chan, &f, slice);
-		if (rc == OCTO_EHANGUP)
-			return REC_HANGUP;
-		if (rc < 0) {
-			*err = rc;
-			return REC_ERROR;
-		}
-		if (rc == 0)
-			continue;
-		if (f.type == OCTO_FRAME_DTMF) {
-			if (f.digit == '#')
-				return REC_DTMF;
-			continue;
-		}
-		if (f.type == OCTO_FRAME_VOICE && f.samples <= OCTO_FRAME_SAMPLES)
-			rec_frame(r, &f);
-	}
-}
-
 static int rec_exec(struct octo_channel *chan, char *args)
 {
 	char name[OCTO_SOUND_NAME_MAX + 8], path[4096], part[4160], clean[OCTO_CFG_CLEAN];
 	char lang[OCTO_SOUND_LANG_MAX], secs[32];
-	struct rec r = { .chan = chan };
-	enum rec_end end;
+	struct audio_rec r = { .chan = chan, .threshold = RECORD_SILENCE_RMS };
+	int end;
 	double max_s = 0, silence_s = 0;
 	bool beep = false;
 	char *argv[5];
@@ -294,7 +170,7 @@ static int rec_exec(struct octo_channel *chan, char *args)
 			octo_registry_put(OCTO_REG_FORMAT, r.fmt, RECORD_HOLDER);
 		return OCTO_APP_CONTINUE;
 	}
-	r.ring = malloc(sizeof(*r.ring) * RECORD_TRIM_FRAMES);
+	r.ring = malloc(sizeof(*r.ring) * AUDIO_REC_TRIM_FRAMES);
 	if (!r.ring) {
 		octo_registry_put(OCTO_REG_FORMAT, r.fmt, RECORD_HOLDER);
 		return OCTO_ENOMEM;
@@ -305,53 +181,37 @@ static int rec_exec(struct octo_channel *chan, char *args)
 		audio_language(chan, lang);
 		audio_player_init(&p, chan, "Record");
 		if (audio_player_prompt(&p, "beep", lang) == OCTO_EHANGUP) {
-			end = REC_HANGUP;
+			end = AUDIO_REC_HANGUP;
 			goto out;
 		}
 	}
 	rc = r.fmt->open_write(&r.file, part, OCTO_FRAME_RATE);
 	if (rc) {
 		octo_chan_step(chan, "Record: cannot create %s: %s", part, octo_strerror(rc));
-		end = REC_ERROR;
+		end = AUDIO_REC_ERROR;
 		goto out;
 	}
 	r.open = true;
 	octo_chan_step(chan, "Record: recording into %s (at most %g s%s%s)", path, max_s,
 		       silence_s > 0 ? ", ends after silence of " : "",
 		       silence_s > 0 ? argv[2] : "");
-	end = rec_loop(&r, (uint64_t)(max_s * 1000.0), (uint64_t)(silence_s * 1000.0), &err);
-	if (end != REC_SILENCE)
-		rec_flush(&r);
+	end = audio_rec_run(&r, (uint64_t)(max_s * 1000.0), (uint64_t)(silence_s * 1000.0), &err);
 out:
-	if (r.open) {
-		r.fmt->close(&r.file);
-		if (r.failed) {
-			octo_chan_step(chan, "Record: cannot write %s", part);
-			end = REC_ERROR;
-		}
-		if (end == REC_ERROR || rename(part, path)) {
-			if (end != REC_ERROR)
-				octo_chan_step(chan, "Record: cannot rename %s: %s", part,
-					       strerror(errno));
-			unlink(part);
-			end = REC_ERROR;
-			r.written = 0;
-		}
-	}
+	end = audio_rec_close(&r, "Record", part, path, end);
 	octo_registry_put(OCTO_REG_FORMAT, r.fmt, RECORD_HOLDER);
 	free(r.ring);
 	snprintf(secs, sizeof(secs), "%llu",
 		 (unsigned long long)((r.written + OCTO_FRAME_RATE / 2) / OCTO_FRAME_RATE));
 	octo_chan_var_set(chan, "RECORD_SECONDS", secs);
 	octo_chan_var_set(chan, "RECORD_STATUS", rec_status[end]);
-	if (end == REC_ERROR && err)
+	if (end == AUDIO_REC_ERROR && err)
 		octo_chan_step(chan, "Record: the channel gives Octo no audio (%s): nothing "
 			       "recorded, RECORD_STATUS=ERROR", octo_strerror(err));
 	else
 		octo_chan_step(chan, "Record: %.2f s in %s, RECORD_STATUS=%s",
-			       (double)r.written / OCTO_FRAME_RATE, end == REC_ERROR ? "-" : path,
-			       rec_status[end]);
-	return end == REC_HANGUP ? OCTO_EHANGUP : OCTO_APP_CONTINUE;
+			       (double)r.written / OCTO_FRAME_RATE,
+			       end == AUDIO_REC_ERROR ? "-" : path, rec_status[end]);
+	return end == AUDIO_REC_HANGUP ? OCTO_EHANGUP : OCTO_APP_CONTINUE;
 }
 
 static const struct octo_app rec_apps[] = {

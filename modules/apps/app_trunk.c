@@ -56,6 +56,7 @@
 #include "octo/sched.h"
 #include "octo/sip.h"
 #include "octo/trunk.h"
+#include "../channels/chan_sip/sip_hostname.h"
 
 #define TK_FILE "trunks.conf"
 #define TK_HOLDER "app_trunk"
@@ -243,42 +244,10 @@ static bool tk_is_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* A DNS host name: letters, digits and '-' in labels of 1..63, at most 253
- * in all, the last label not all digits (a mistyped IPv4 address). */
-static bool tk_valid_hostname(const char *s)
-{
-	size_t total = 0, label = 0;
-	bool digits_only = true;
-	char prev = '.';
-
-	if (!s || !*s)
-		return false;
-	for (; *s; s++, total++) {
-		if (total >= 253)
-			return false;
-		if (*s == '.') {
-			if (!label || prev == '-')
-				return false;
-			if (s[1]) {
-				label = 0;
-				digits_only = true;
-			}
-		} else if (isalnum((unsigned char)*s) || *s == '-') {
-			if ((*s == '-' && prev == '.') || ++label > 63)
-				return false;
-			if (!isdigit((unsigned char)*s))
-				digits_only = false;
-		} else {
-			return false;
-		}
-		prev = *s;
-	}
-	return prev != '-' && !digits_only;
-}
-
+/* An IP address or a DNS host name (sip_hostname.h). */
 static bool tk_is_ip_or_name(const char *s)
 {
-	return tk_is_ip(s) || tk_valid_hostname(s);
+	return tk_is_ip(s) || sip_hostname_valid(s);
 }
 
 /* "HOST", "HOST:port", "[IPv6]:port"; HOST an IP address or a DNS name. */

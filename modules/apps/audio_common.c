@@ -76,17 +76,7 @@ static const struct octo_cfg_opt audio_ft_opts[] = {
  * it looks like a misspelling of one of ours (then octo_cfg_bind warns). */
 static bool audio_ft_ignore(const char *key)
 {
-	size_t len = strlen(key);
-
-	for (const struct octo_cfg_opt *o = audio_ft_opts; o->key; o++) {
-		size_t klen = strlen(o->key);
-
-		if (!strcmp(key, o->key))
-			return false;
-		if (len + 2 >= klen && klen + 2 >= len && octo_edit_distance(key, o->key) <= 2)
-			return false;
-	}
-	return true;
+	return audio_cfg_foreign_key(key, audio_ft_opts);
 }
 
 int audio_features_read(const char *config_dir, struct audio_features *out,
@@ -1151,13 +1141,12 @@ int audio_moh_class(const char *config_dir, const char *name, struct audio_moh *
 	return rc;
 }
 
-static int audio_moh_cmp(const void *a, const void *b)
+static int audio_list_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The regular, not hidden files of `dir`, sorted; -1 when it is no folder. */
-static int audio_moh_list(const char *dir, char ***out)
+int audio_list_files(const char *dir, int max, char ***out)
 {
 	char **names = NULL, path[4400];
 	struct dirent *de;
@@ -1167,7 +1156,7 @@ static int audio_moh_list(const char *dir, char ***out)
 	*out = NULL;
 	if (!d)
 		return -1;
-	while ((de = readdir(d)) && n < AUDIO_MOH_FILES_MAX) {
+	while ((de = readdir(d)) && n < max) {
 		struct stat st;
 		char **grown;
 
@@ -1185,9 +1174,20 @@ static int audio_moh_list(const char *dir, char ***out)
 	}
 	closedir(d);
 	if (n)
-		qsort(names, (size_t)n, sizeof(*names), audio_moh_cmp);
+		qsort(names, (size_t)n, sizeof(*names), audio_list_cmp);
 	*out = names;
 	return n;
+}
+
+void audio_shuffle(char **names, int n, unsigned *seed)
+{
+	for (int i = n - 1; i > 0; i--) {
+		int j = rand_r(seed) % (i + 1);
+		char *t = names[i];
+
+		names[i] = names[j];
+		names[j] = t;
+	}
 }
 
 /* Silence until the player stops: frames when the channel takes them. */
@@ -1230,7 +1230,7 @@ int audio_moh_play(struct audio_player *p, const struct audio_moh *m)
 {
 	unsigned seed = (unsigned)octo_wall_us();
 	char **names = NULL, path[4400], err[160];
-	int n = audio_moh_list(m->dir, &names), rc = AUDIO_TIME;
+	int n = audio_list_files(m->dir, AUDIO_MOH_FILES_MAX, &names), rc = AUDIO_TIME;
 	bool first = true;
 
 	if (n <= 0) {
@@ -1244,15 +1244,8 @@ int audio_moh_play(struct audio_player *p, const struct audio_moh *m)
 	for (;;) {
 		uint64_t before = p->samples;
 
-		if (m->random) {
-			for (int i = n - 1; i > 0; i--) {
-				int j = rand_r(&seed) % (i + 1);
-				char *t = names[i];
-
-				names[i] = names[j];
-				names[j] = t;
-			}
-		}
+		if (m->random)
+			audio_shuffle(names, n, &seed);
 		for (int i = 0; i < n; i++) {
 			struct octo_sound *s;
 
@@ -1288,4 +1281,86 @@ out:
 bool audio_file_name_valid(const char *name)
 {
 	return octo_sound_name_valid(name);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+bool audio_cfg_foreign_key(const char *key, const struct octo_cfg_opt *opts)
+{
+	size_t len = strlen(key);
+
+	for (const struct octo_cfg_opt *o = opts; o->key; o++) {
+		size_t klen = strlen(o->key);
+
+		if (!strcmp(key, o->key))
+			return false;
+		if (len + 2 >= klen && klen + 2 >= len && octo_edit_distance(key, o->key) <= 2)
+			return false;
+	}
+	return true;
+}
+
+bool audio_name_valid(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return n > 0 && n <= max;
+}
+
+struct audio_waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned long seq;
+};
+
+static void audio_waiter_wake(void *arg)
+{
+	struct audio_waiter *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->seq++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* The channel is never locked while w.lock is held. */
+void audio_wait_hangup(struct octo_channel *chan)
+{
+	struct audio_waiter w = { .seq = 0 };
+	bool watched;
+
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	watched = octo_chan_watch(chan, audio_waiter_wake, &w) == 0;
+	for (;;) {
+		unsigned long seq;
+		struct timespec ts;
+
+		pthread_mutex_lock(&w.lock);
+		seq = w.seq;
+		pthread_mutex_unlock(&w.lock);
+		if (octo_chan_is_hungup(chan))
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500 * 1000000L; /* a safety net; the watcher wakes us */
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&w.lock);
+		if (w.seq == seq)
+			pthread_cond_timedwait(&w.cond, &w.lock, &ts);
+		pthread_mutex_unlock(&w.lock);
+	}
+	if (watched)
+		octo_chan_unwatch(chan, audio_waiter_wake, &w);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
 }

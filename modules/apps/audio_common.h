@@ -3,9 +3,11 @@
  * app_read, app_record, app_moh): the language of a call's prompts, a
  * player that sends prompts to a channel in real time and watches for
  * digits, digit collection and routing for IVRs, the keys of features.conf
- * [general] they read, music on hold classes, and the pure rules that turn
- * numbers and dates into prompt names. The file is compiled into each module
- * (also app_ivr and app_callgroup); it is not part of the core's API.
+ * [general] they read, music on hold classes, the pure rules that turn
+ * numbers and dates into prompt names, and small helpers the applications
+ * share (folder listing, name checks, waiting for a hang-up). The file is
+ * compiled into each module (also app_ivr, app_callgroup, app_features,
+ * app_park and app_voicemail); it is not part of the core's API.
  *
  * CHANNELS WITHOUT AUDIO
  * A channel whose technology gives Octo no audio (no write_frame, or one
@@ -281,5 +283,36 @@ int audio_moh_play(struct audio_player *p, const struct audio_moh *m);
  * sound.h prompt-name rules (no "..", no hidden part, no absolute path),
  * at most 200 characters. */
 bool audio_file_name_valid(const char *name);
+
+/*
+ * The regular, not hidden files of `dir` (at most `max`), sorted by name, in
+ * *out (NULL when none; the caller frees each name and the array). Returns
+ * how many, -1 when `dir` is no folder.
+ */
+int audio_list_files(const char *dir, int max, char ***out);
+
+/* Shuffles the n names in place with rand_r(seed). */
+void audio_shuffle(char **names, int n, unsigned *seed);
+
+/* ---------------------------------------------------------------- helpers */
+
+struct octo_cfg_opt;
+
+/*
+ * For the octo_cfg ignore callback of a shared section such as [general]:
+ * false when `key` is one of `opts` (ended by OCTO_CFG_END) or looks like a
+ * misspelling of one (so octo_cfg_bind warns), true when it is some other
+ * part's key.
+ */
+bool audio_cfg_foreign_key(const char *key, const struct octo_cfg_opt *opts);
+
+/* True when s is 1 to max letters, digits, '_', '-' or '.'. */
+bool audio_name_valid(const char *s, size_t max);
+
+/*
+ * Waits until chan has hung up, without reading its events (another thread
+ * owns them). Wakes on the channel's watcher, with a 500 ms safety net.
+ */
+void audio_wait_hangup(struct octo_channel *chan);
 
 #endif

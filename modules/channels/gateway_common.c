@@ -346,6 +346,19 @@ static void gw_err(struct gw_parse *p, const struct octo_cfg_var *v, const char 
 	p->bad = true;
 }
 
+/* The line number 1..max in text into *id; else the error, which calls it
+ * a `what` number, and false. */
+static bool gw_parse_line_id(struct gw_parse *p, const struct octo_cfg_var *v, const char *text,
+			     unsigned max, const char *what, unsigned *id)
+{
+	char cb[OCTO_CFG_CLEAN];
+
+	if (gw_parse_id(text, max, id))
+		return true;
+	gw_err(p, v, "\"%s\" is not a %s number 1..%u", octo_cfg_clean(cb, text), what, max);
+	return false;
+}
+
 static struct gw_line *gw_line_new(struct gw_parse *p, const struct octo_cfg_var *v,
 				   unsigned id)
 {
@@ -381,11 +394,8 @@ static void gw_parse_fxs(struct gw_parse *p, const struct octo_cfg_var *v)
 		       octo_cfg_clean(cb, v->value));
 		return;
 	}
-	if (!gw_parse_id(f[0], GW_LINES_MAX, &id)) {
-		gw_err(p, v, "\"%s\" is not a port number 1..%d", octo_cfg_clean(cb, f[0]),
-		       GW_LINES_MAX);
+	if (!gw_parse_line_id(p, v, f[0], GW_LINES_MAX, "port", &id))
 		return;
-	}
 	if (!gw_is_ext(f[1])) {
 		gw_err(p, v, "\"%s\" is not an extension", octo_cfg_clean(cb, f[1]));
 		return;
@@ -420,11 +430,8 @@ static void gw_parse_simple_line(struct gw_parse *p, const struct octo_cfg_var *
 		gw_err(p, v, "\"%s\" is not %s,NUMBER", octo_cfg_clean(cb, v->value), what);
 		return;
 	}
-	if (!gw_parse_id(f[0], max, &id)) {
-		gw_err(p, v, "\"%s\" is not a %s number 1..%u", octo_cfg_clean(cb, f[0]),
-		       p->gw->kind == GW_GSM ? "SIM slot" : "line", max);
+	if (!gw_parse_line_id(p, v, f[0], max, p->gw->kind == GW_GSM ? "SIM slot" : "line", &id))
 		return;
-	}
 	if (!gw_is_number(f[1], GW_NUMBER_MAX)) {
 		gw_err(p, v, "\"%s\" is not a phone number", octo_cfg_clean(cb, f[1]));
 		return;
@@ -456,11 +463,8 @@ static void gw_parse_bri(struct gw_parse *p, const struct octo_cfg_var *v)
 		gw_err(p, v, "\"%s\" is not PORT,ptp|ptmp,NUMBERS", octo_cfg_clean(cb, v->value));
 		return;
 	}
-	if (!gw_parse_id(f[0], gw_kinds[GW_BRI].max_id, &id)) {
-		gw_err(p, v, "\"%s\" is not a port number 1..%u", octo_cfg_clean(cb, f[0]),
-		       gw_kinds[GW_BRI].max_id);
+	if (!gw_parse_line_id(p, v, f[0], gw_kinds[GW_BRI].max_id, "port", &id))
 		return;
-	}
 	if (strcasecmp(f[1], "ptp") && strcasecmp(f[1], "ptmp")) {
 		gw_err(p, v, "\"%s\" is not a mode (ptp or ptmp)", octo_cfg_clean(cb, f[1]));
 		return;
@@ -504,11 +508,8 @@ static void gw_parse_span(struct gw_parse *p, const struct octo_cfg_var *v)
 		gw_err(p, v, "\"%s\" is not SPAN,e1 or SPAN,t1", octo_cfg_clean(cb, v->value));
 		return;
 	}
-	if (!gw_parse_id(f[0], gw_kinds[GW_PRI].max_id, &id)) {
-		gw_err(p, v, "\"%s\" is not a span number 1..%u", octo_cfg_clean(cb, f[0]),
-		       gw_kinds[GW_PRI].max_id);
+	if (!gw_parse_line_id(p, v, f[0], gw_kinds[GW_PRI].max_id, "span", &id))
 		return;
-	}
 	if (strcasecmp(f[1], "e1") && strcasecmp(f[1], "t1")) {
 		gw_err(p, v, "\"%s\" is not a span type (e1: 30 B-channels, t1: 23)",
 		       octo_cfg_clean(cb, f[1]));

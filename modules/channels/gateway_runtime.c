@@ -406,7 +406,9 @@ static void gw_svc_rows(struct octo_cli_out *out)
 	gw_rt_unlock(gw_rt);
 }
 
-static bool gw_svc_row(struct octo_cli_out *out, const char *name)
+/* Prints gateway `name` with `print` under the read lock; false if unknown. */
+static bool gw_svc_print(struct octo_cli_out *out, const char *name,
+			 void (*print)(struct octo_cli_out *out, struct gw *gw))
 {
 	struct gw *gw;
 
@@ -415,23 +417,19 @@ static bool gw_svc_row(struct octo_cli_out *out, const char *name)
 	gw_rt_rdlock(gw_rt);
 	gw = gw_find(gw_rt, name);
 	if (gw)
-		gw_cli_row(out, gw);
+		print(out, gw);
 	gw_rt_unlock(gw_rt);
 	return gw != NULL;
 }
 
+static bool gw_svc_row(struct octo_cli_out *out, const char *name)
+{
+	return gw_svc_print(out, name, gw_cli_row);
+}
+
 static bool gw_svc_show(struct octo_cli_out *out, const char *name)
 {
-	struct gw *gw;
-
-	if (!gw_rt)
-		return false;
-	gw_rt_rdlock(gw_rt);
-	gw = gw_find(gw_rt, name);
-	if (gw)
-		gw_cli_show_one(out, gw);
-	gw_rt_unlock(gw_rt);
-	return gw != NULL;
+	return gw_svc_print(out, name, gw_cli_show_one);
 }
 
 static void gw_svc_names(void (*add)(void *ctx, const char *name), void *ctx)

@@ -536,6 +536,9 @@ void sip_cfg_dump(const struct sip_cfg *cfg,
 		  void (*emit)(void *ctx, const char *section, const char *key, const char *value,
 			       const char *origin),
 		  void *ctx);
+/* Where key v came from, for those listings: "sip.conf:12" (the file's base
+ * name), or "default" when v is NULL. */
+void sip_cfg_origin(const struct octo_cfg_var *v, char *buf, size_t size);
 
 /* ================================================================ internals shared by the files */
 
@@ -910,6 +913,22 @@ int sip_digest_response(enum sip_digest_alg alg, const char *user, const char *r
 			const char *password, const char *method, const char *uri,
 			const char *nonce, const char *nc, const char *cnonce, const char *qop,
 			char *out);
+/* True when `resp` (hex, any case) is the digest response `secret` gives
+ * for these values (sip_digest_response), compared in constant time. */
+bool sip_digest_verify(enum sip_digest_alg alg, const char *user, const char *realm,
+		       const char *secret, const char *method, const char *uri, const char *nonce,
+		       const char *nc, const char *cnonce, const char *qop, const char *resp);
+
+/* Shared by sip_auth_request and the dynamic peers of sip_peer.c. [loop]
+ * sip_auth_challenge: sends 401 (REGISTER) or 407 on txn with one challenge
+ * per algorithm of rc, with stale=true when asked.
+ * sip_auth_field: a credential field without its quotes into buf (size
+ * bytes): "" when raw is NULL, NULL when it is too long or holds control
+ * characters; with `unescape`, quoted-pairs (RFC 7230) are undone. */
+struct sip_reg_conf;
+void sip_auth_challenge(struct sip_txn *txn, const struct sip_msg *req,
+			const struct sip_reg_conf *rc, bool stale);
+const char *sip_auth_field(const char *raw, char *buf, size_t size, bool unescape);
 
 /* Nonces: 64 hex digits (a timestamp, 8 random bytes from RAND_bytes and an
  * HMAC-SHA256 of both with a secret made at load), checked without any

@@ -493,11 +493,31 @@ void sip_auth_fini(void)
 	pthread_mutex_unlock(&auth_lock);
 }
 
+/* ================================================================ checking a response */
+
+bool sip_digest_verify(enum sip_digest_alg alg, const char *user, const char *realm,
+		       const char *secret, const char *method, const char *uri, const char *nonce,
+		       const char *nc, const char *cnonce, const char *qop, const char *resp)
+{
+	char expect[SIP_DIGEST_HEX_MAX], lower[SIP_DIGEST_HEX_MAX];
+	size_t n;
+
+	if (sip_digest_response(alg, user, realm, secret, method, uri, nonce, nc, cnonce, qop,
+				expect) != 0)
+		return false;
+	n = strlen(expect);
+	if (strlen(resp) != n)
+		return false;
+	/* hex digits compare case-insensitively */
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)tolower((unsigned char)resp[i]);
+	return CRYPTO_memcmp(expect, lower, n) == 0;
+}
+
 /* ================================================================ the challenge */
 
-/* Sends 401/407 with one challenge per configured algorithm. */
-static void auth_challenge(struct sip_txn *txn, const struct sip_msg *req,
-			   const struct sip_reg_conf *rc, bool stale)
+void sip_auth_challenge(struct sip_txn *txn, const struct sip_msg *req,
+			const struct sip_reg_conf *rc, bool stale)
 {
 	bool reg = req->method == SIP_REGISTER;
 	struct sip_msg *r = sip_txn_response(txn, reg ? 401 : 407, NULL);
@@ -518,9 +538,7 @@ static void auth_challenge(struct sip_txn *txn, const struct sip_msg *req,
 
 /* ================================================================ checking a request */
 
-/* A credential field without its quotes, bounded, into buf: "" when absent,
- * NULL when it is too long or holds control characters. */
-static const char *auth_field(const char *raw, char *buf, size_t size)
+const char *sip_auth_field(const char *raw, char *buf, size_t size, bool unescape)
 {
 	size_t n;
 
@@ -539,7 +557,7 @@ static const char *auth_field(const char *raw, char *buf, size_t size)
 	memcpy(buf, raw, n);
 	buf[n] = '\0';
 	/* a quoted-string may escape characters (RFC 7230 quoted-pair) */
-	for (char *s = buf, *d = buf;; s++) {
+	for (char *s = buf, *d = buf; unescape; s++) {
 		if (*s == '\\' && s[1])
 			s++;
 		*d++ = *s;
@@ -563,7 +581,7 @@ static osip_authorization_t *auth_find_credentials(const struct sip_msg *req, co
 
 		if (!a || !a->auth_type || strcasecmp(a->auth_type, "Digest"))
 			continue;
-		r = auth_field(a->realm, buf, sizeof(buf));
+		r = sip_auth_field(a->realm, buf, sizeof(buf), true);
 		if (r && !strcmp(r, realm))
 			return a;
 	}
@@ -598,7 +616,7 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 	char f_user[AUTH_FIELD_MAX], f_nonce[AUTH_FIELD_MAX], f_uri[AUTH_FIELD_MAX];
 	char f_resp[AUTH_FIELD_MAX], f_alg[64], f_cnonce[AUTH_FIELD_MAX], f_qop[64], f_nc[64];
 	const char *user, *nonce, *uri, *resp, *alg_s, *cnonce, *qop, *nc, *identity;
-	char expect[SIP_DIGEST_HEX_MAX], peer[SIP_ADDR_STRLEN];
+	char peer[SIP_ADDR_STRLEN];
 	bool alg_offered = false, ok;
 	int alg;
 
@@ -615,17 +633,17 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 	}
 	a = auth_find_credentials(req, rc->realm);
 	if (!a) {
-		auth_challenge(txn, req, rc, false);
+		sip_auth_challenge(txn, req, rc, false);
 		goto out;
 	}
-	user = auth_field(a->username, f_user, sizeof(f_user));
-	nonce = auth_field(a->nonce, f_nonce, sizeof(f_nonce));
-	uri = auth_field(a->uri, f_uri, sizeof(f_uri));
-	resp = auth_field(a->response, f_resp, sizeof(f_resp));
-	alg_s = auth_field(a->algorithm, f_alg, sizeof(f_alg));
-	cnonce = auth_field(a->cnonce, f_cnonce, sizeof(f_cnonce));
-	qop = auth_field(a->message_qop, f_qop, sizeof(f_qop));
-	nc = auth_field(a->nonce_count, f_nc, sizeof(f_nc));
+	user = sip_auth_field(a->username, f_user, sizeof(f_user), true);
+	nonce = sip_auth_field(a->nonce, f_nonce, sizeof(f_nonce), true);
+	uri = sip_auth_field(a->uri, f_uri, sizeof(f_uri), true);
+	resp = sip_auth_field(a->response, f_resp, sizeof(f_resp), true);
+	alg_s = sip_auth_field(a->algorithm, f_alg, sizeof(f_alg), true);
+	cnonce = sip_auth_field(a->cnonce, f_cnonce, sizeof(f_cnonce), true);
+	qop = sip_auth_field(a->message_qop, f_qop, sizeof(f_qop), true);
+	nc = sip_auth_field(a->nonce_count, f_nc, sizeof(f_nc), true);
 	if (!user || !nonce || !uri || !resp || !alg_s || !cnonce || !qop || !nc || !*user ||
 	    !*nonce || !*uri || !*resp) {
 		sip_txn_respond(txn, 400, "Malformed Credentials");
@@ -634,7 +652,7 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 	if (*qop && (strcasecmp(qop, "auth") || !*cnonce || !auth_is_nc(nc))) {
 		/* auth-int is not offered; qop=auth needs a cnonce and nc */
 		if (strcasecmp(qop, "auth"))
-			auth_challenge(txn, req, rc, false);
+			sip_auth_challenge(txn, req, rc, false);
 		else
 			sip_txn_respond(txn, 400, "Malformed Credentials");
 		goto out;
@@ -643,7 +661,7 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 	for (unsigned i = 0; alg >= 0 && i < rc->nalgs; i++)
 		alg_offered |= rc->algs[i] == (enum sip_digest_alg)alg;
 	if (!alg_offered) {
-		auth_challenge(txn, req, rc, false);
+		sip_auth_challenge(txn, req, rc, false);
 		goto out;
 	}
 	if (strcmp(user, identity)) {
@@ -666,21 +684,14 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 		goto out;
 	}
 	/* an unknown user costs the same hashing as a wrong password */
-	ok = sip_digest_response((enum sip_digest_alg)alg, user, rc->realm, u ? u->secret : "",
-				 sip_msg_method_name(req), uri, nonce, nc, cnonce, qop,
-				 expect) == 0 &&
-	     u && strlen(resp) == strlen(expect);
-	if (ok) {
-		/* hex digits compare case-insensitively; resp lives in f_resp */
-		for (size_t i = 0; f_resp[i]; i++)
-			f_resp[i] = (char)tolower((unsigned char)f_resp[i]);
-		ok = CRYPTO_memcmp(expect, f_resp, strlen(expect)) == 0;
-	}
+	ok = sip_digest_verify((enum sip_digest_alg)alg, user, rc->realm, u ? u->secret : "",
+			       sip_msg_method_name(req), uri, nonce, nc, cnonce, qop, resp) &&
+	     u;
 	if (!ok) {
 		octo_log(OCTO_NOTICE, "SIP: %s from %s: wrong credentials for %s%.64s",
 			 sip_msg_method_name(req), peer, u ? "user " : "unknown user ", user);
 		sip_sec_failure((const struct sockaddr *)&req->src.sa, user);
-		auth_challenge(txn, req, rc, false);
+		sip_auth_challenge(txn, req, rc, false);
 		octo_obj_unref(u);
 		u = NULL;
 		goto out;
@@ -691,7 +702,7 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 	case SIP_NONCE_INVALID:
 		octo_debug(1, "SIP: %s from %s: user %.64s answered an old nonce: stale=true",
 			   sip_msg_method_name(req), peer, user);
-		auth_challenge(txn, req, rc, true);
+		sip_auth_challenge(txn, req, rc, true);
 		octo_obj_unref(u);
 		u = NULL;
 		goto out;
@@ -699,7 +710,7 @@ struct octo_user *sip_auth_request(struct sip_txn *txn, struct sip_msg *req)
 	if (*qop && !sip_nonce_count_ok(nonce, strtoul(nc, NULL, 16), rc->nonce_lifetime)) {
 		octo_debug(1, "SIP: %s from %s: user %.64s repeated nonce count %s: stale=true",
 			   sip_msg_method_name(req), peer, user, nc);
-		auth_challenge(txn, req, rc, true);
+		sip_auth_challenge(txn, req, rc, true);
 		octo_obj_unref(u);
 		u = NULL;
 		goto out;

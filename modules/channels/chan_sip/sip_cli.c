@@ -24,18 +24,6 @@
 #include "sip.h"
 #include "sip_media.h"
 
-/* "sip.conf:12", or "default" when the key is not set. */
-static void cli_origin(const struct octo_cfg_var *v, char *buf, size_t size)
-{
-	const char *file = v && v->file ? strrchr(v->file, '/') : NULL;
-
-	if (!v)
-		snprintf(buf, size, "default");
-	else
-		snprintf(buf, size, "%s:%d", file ? file + 1 : (v->file ? v->file : "sip.conf"),
-			 v->line);
-}
-
 static void cli_key_row(void *ctx, const char *section, const char *key, const char *value,
 			const char *origin)
 {
@@ -108,7 +96,7 @@ static void cli_settings_more(struct octo_cli_out *out, const struct sip_cfg *cf
 				sec ? octo_cfg_var_find(sec, nums[i].key) : NULL;
 
 			snprintf(v, sizeof(v), "%u%s", nums[i].val, nums[i].unit);
-			cli_origin(x, o, sizeof(o));
+			sip_cfg_origin(x, o, sizeof(o));
 			octo_cli_row(out, "security", nums[i].key, v, o, NULL);
 		}
 		used = 0;
@@ -116,7 +104,7 @@ static void cli_settings_more(struct octo_cli_out *out, const struct sip_cfg *cf
 		for (size_t i = 0; i < sc->trusted.count && used < sizeof(v); i++)
 			used += (size_t)snprintf(v + used, sizeof(v) - used, "%s%s", i ? ", " : "",
 						 sc->trusted.items[i]);
-		cli_origin(sec ? octo_cfg_var_find(sec, "trusted") : NULL, o, sizeof(o));
+		sip_cfg_origin(sec ? octo_cfg_var_find(sec, "trusted") : NULL, o, sizeof(o));
 		octo_cli_row(out, "security", "trusted", used ? v : "(none)", o, NULL);
 	}
 }

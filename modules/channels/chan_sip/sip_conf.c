@@ -462,11 +462,8 @@ static void conf_format(const struct octo_cfg_opt *o, const void *base, char *bu
 	}
 }
 
-/* "sip.conf:12", or "default" when the section does not set the key. */
-static void conf_origin(const struct octo_cfg_section *sec, const char *key, char *buf,
-			size_t size)
+void sip_cfg_origin(const struct octo_cfg_var *v, char *buf, size_t size)
 {
-	const struct octo_cfg_var *v = sec ? octo_cfg_var_find(sec, key) : NULL;
 	const char *file = v && v->file ? strrchr(v->file, '/') : NULL;
 
 	if (!v)
@@ -487,7 +484,8 @@ static void conf_dump_table(const struct sip_cfg *cfg, const char *section,
 
 	for (; opts && opts->key; opts++) {
 		conf_format(opts, base, value, sizeof(value));
-		conf_origin(sec, opts->key, origin, sizeof(origin));
+		sip_cfg_origin(sec ? octo_cfg_var_find(sec, opts->key) : NULL, origin,
+			       sizeof(origin));
 		emit(ctx, section, opts->key, value, origin);
 	}
 }

@@ -802,6 +802,21 @@ static void media_digit(struct media_worker *w, struct sip_media *m, char d, boo
 		pthread_mutex_unlock(&m->lock);
 }
 
+/* Queues pkt (len bytes) to `to` on the worker's send batch. */
+static void media_tx_queue(struct media_worker *w, unsigned *ntx, uint8_t *pkt, size_t len,
+			   void *to, socklen_t tolen)
+{
+	w->tx_iov[*ntx].iov_base = pkt;
+	w->tx_iov[*ntx].iov_len = len;
+	w->tx[*ntx].msg_hdr = (struct msghdr){
+		.msg_name = to,
+		.msg_namelen = tolen,
+		.msg_iov = &w->tx_iov[*ntx],
+		.msg_iovlen = 1,
+	};
+	(*ntx)++;
+}
+
 /* Relay: rewrites packet i of the batch for `peer` and queues it on tx. */
 static bool media_forward(struct media_worker *w, struct sip_media *m, struct sip_media *peer,
 			  uint8_t *pkt, size_t len, size_t off, size_t plen, bool event,
@@ -823,28 +838,21 @@ static bool media_forward(struct media_worker *w, struct sip_media *m, struct si
 		memcpy(pkt + off, w->scratch, plen);
 	}
 	pkt[1] = (uint8_t)((pkt[1] & 0x80) | (to_pt & 0x7f));
-	w->tx_iov[*ntx].iov_base = pkt;
-	w->tx_iov[*ntx].iov_len = len;
-	w->tx[*ntx].msg_hdr = (struct msghdr){
-		.msg_name = &peer->remote,
-		.msg_namelen = peer->remote_len,
-		.msg_iov = &w->tx_iov[*ntx],
-		.msg_iovlen = 1,
-	};
-	(*ntx)++;
+	media_tx_queue(w, ntx, pkt, len, &peer->remote, peer->remote_len);
 	return true;
 }
 
-static void media_send_batch(struct media_worker *w, struct sip_media *peer, unsigned ntx)
+/* Sends the ntx packets queued on the worker from fd: how many went out. */
+static unsigned media_send_queued(struct media_worker *w, int fd, unsigned ntx)
 {
-	unsigned sent = 0;
+	unsigned sent = 0, ok = 0;
 
 	while (sent < ntx) {
-		int r = sendmmsg(peer->fd, w->tx + sent, ntx - sent, MSG_DONTWAIT);
+		int r = sendmmsg(fd, w->tx + sent, ntx - sent, MSG_DONTWAIT);
 
 		if (r > 0) {
 			sent += (unsigned)r;
-			peer->tx_packets += (unsigned)r;
+			ok += (unsigned)r;
 		} else if (r < 0 && errno == EINTR) {
 			continue;
 		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -853,16 +861,18 @@ static void media_send_batch(struct media_worker *w, struct sip_media *peer, uns
 			sent++; /* this one failed (e.g. unreachable): skip it */
 		}
 	}
+	return ok;
 }
 
-/* Idle and relay: reads a batch from m's RTP socket. */
-static void media_rx(struct media_worker *w, struct sip_media *m)
+static void media_send_batch(struct media_worker *w, struct sip_media *peer, unsigned ntx)
 {
-	struct sip_media *peer = m->mode == MEDIA_RELAY ? m->peer : NULL;
-	uint64_t now = octo_now_ms();
-	unsigned ntx = 0;
-	int n;
+	peer->tx_packets += media_send_queued(w, peer->fd, ntx);
+}
 
+/* Reads a batch of up to MEDIA_BATCH datagrams from fd into the worker's
+ * buffers: their count (recvmmsg). */
+static int media_recv_batch(struct media_worker *w, int fd)
+{
 	for (unsigned i = 0; i < MEDIA_BATCH; i++) {
 		w->rx_iov[i].iov_base = w->buf[i];
 		w->rx_iov[i].iov_len = MEDIA_BUF;
@@ -873,7 +883,18 @@ static void media_rx(struct media_worker *w, struct sip_media *m)
 			.msg_iovlen = 1,
 		};
 	}
-	n = recvmmsg(m->fd, w->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
+	return recvmmsg(fd, w->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
+}
+
+/* Idle and relay: reads a batch from m's RTP socket. */
+static void media_rx(struct media_worker *w, struct sip_media *m)
+{
+	struct sip_media *peer = m->mode == MEDIA_RELAY ? m->peer : NULL;
+	uint64_t now = octo_now_ms();
+	unsigned ntx = 0;
+	int n;
+
+	n = media_recv_batch(w, m->fd);
 	for (int i = 0; i < n; i++) {
 		uint8_t *pkt = w->buf[i];
 		size_t len = w->rx[i].msg_len, off, plen;
@@ -974,17 +995,7 @@ static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
 	unsigned ntx = 0;
 	int n;
 
-	for (unsigned i = 0; i < MEDIA_BATCH; i++) {
-		w->rx_iov[i].iov_base = w->buf[i];
-		w->rx_iov[i].iov_len = MEDIA_BUF;
-		w->rx[i].msg_hdr = (struct msghdr){
-			.msg_name = &w->rx_addr[i],
-			.msg_namelen = sizeof(w->rx_addr[i]),
-			.msg_iov = &w->rx_iov[i],
-			.msg_iovlen = 1,
-		};
-	}
-	n = recvmmsg(m->rtcp_fd, w->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
+	n = media_recv_batch(w, m->rtcp_fd);
 	if (n > 0 && peer)
 		can_send = media_rtcp_dest(peer, &w->rtcp_dst, &dlen);
 	for (int i = 0; i < n; i++) {
@@ -1011,31 +1022,11 @@ static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
 		}
 		if (!can_send)
 			continue;
-		w->tx_iov[ntx].iov_base = w->buf[i];
-		w->tx_iov[ntx].iov_len = len;
-		w->tx[ntx].msg_hdr = (struct msghdr){
-			.msg_name = &w->rtcp_dst,
-			.msg_namelen = dlen,
-			.msg_iov = &w->tx_iov[ntx],
-			.msg_iovlen = 1,
-		};
-		ntx++;
+		media_tx_queue(w, &ntx, w->buf[i], len, &w->rtcp_dst, dlen);
 	}
-	for (unsigned sent = 0; sent < ntx;) {
-		int r = sendmmsg(peer->rtcp_fd, w->tx + sent, ntx - sent, MSG_DONTWAIT);
-
-		if (r > 0) {
-			sent += (unsigned)r;
-			atomic_fetch_add_explicit(&peer->rtcp_tx, (unsigned long)r,
-						  memory_order_relaxed);
-		} else if (r < 0 && errno == EINTR) {
-			continue;
-		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			break;
-		} else {
-			sent++;
-		}
-	}
+	if (ntx)
+		atomic_fetch_add_explicit(&peer->rtcp_tx, media_send_queued(w, peer->rtcp_fd, ntx),
+					  memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------- terminated legs (libortp) */
@@ -1092,23 +1083,32 @@ static int term_recvfrom(RtpTransport *t, mblk_t *msg, int flags, struct sockadd
 	}
 }
 
+/* Copies the blocks of an ortp message into buf: false when they do not fit. */
+static bool term_flatten(const mblk_t *msg, uint8_t *buf, size_t size, size_t *len)
+{
+	*len = 0;
+	for (const mblk_t *b = msg; b; b = b->b_cont) {
+		size_t k = (size_t)(b->b_wptr - b->b_rptr);
+
+		if (*len + k > size)
+			return false;
+		memcpy(buf + *len, b->b_rptr, k);
+		*len += k;
+	}
+	return true;
+}
+
 /* ortp's send path (under m->lock, on the call thread). */
 static int term_sendto(RtpTransport *t, mblk_t *msg, int flags, const struct sockaddr *to,
 		       socklen_t tolen)
 {
 	struct sip_media *m = t->data;
 	uint8_t buf[MEDIA_BUF];
-	size_t len = 0;
+	size_t len;
 	ssize_t r;
 
-	for (mblk_t *b = msg; b; b = b->b_cont) {
-		size_t k = (size_t)(b->b_wptr - b->b_rptr);
-
-		if (len + k > sizeof(buf))
-			return -1;
-		memcpy(buf + len, b->b_rptr, k);
-		len += k;
-	}
+	if (!term_flatten(msg, buf, sizeof(buf), &len))
+		return -1;
 	if (!m->send_ok || atomic_load(&m->moh))
 		return (int)len; /* on hold, music, or far address unknown: counted as sent */
 	r = sendto(m->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&m->remote, m->remote_len);
@@ -1143,16 +1143,10 @@ static int term_rtcp_sendto(RtpTransport *t, mblk_t *msg, int flags, const struc
 	struct sockaddr_storage dst;
 	socklen_t dlen = 0;
 	uint8_t buf[MEDIA_BUF];
-	size_t len = 0;
+	size_t len;
 
-	for (mblk_t *b = msg; b; b = b->b_cont) {
-		size_t k = (size_t)(b->b_wptr - b->b_rptr);
-
-		if (len + k > sizeof(buf))
-			return -1;
-		memcpy(buf + len, b->b_rptr, k);
-		len += k;
-	}
+	if (!term_flatten(msg, buf, sizeof(buf), &len))
+		return -1;
 	if (m->closing || !media_rtcp_dest(m, &dst, &dlen))
 		return (int)len;
 	if (sendto(m->rtcp_fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&dst, dlen) > 0)

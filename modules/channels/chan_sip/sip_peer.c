@@ -42,8 +42,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "octo/log.h"
 #include "octo/module.h"
 #include "octo/obj.h"
@@ -1063,49 +1061,6 @@ int sip_peer_resolve(const char *dest, struct sip_peer_out *out)
 
 /* ---------------------------------------------------------------- digest auth of dynamic peers */
 
-/* A credential field without quotes into buf ("" when absent), NULL when
- * too long or holding control characters. */
-static const char *peer_field(const char *raw, char *buf, size_t size)
-{
-	size_t n;
-
-	if (!raw)
-		return "";
-	n = strlen(raw);
-	if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"') {
-		raw++;
-		n -= 2;
-	}
-	if (n >= size)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)raw[i] < 0x20 || raw[i] == 0x7f)
-			return NULL;
-	memcpy(buf, raw, n);
-	buf[n] = '\0';
-	return buf;
-}
-
-static void peer_challenge(struct sip_txn *txn, const struct sip_msg *req,
-			   const struct sip_reg_conf *rc, bool stale)
-{
-	bool reg = req->method == SIP_REGISTER;
-	struct sip_msg *r = sip_txn_response(txn, reg ? 401 : 407, NULL);
-	char nonce[SIP_NONCE_LEN + 1], value[512];
-
-	if (!r)
-		return;
-	sip_nonce_new(nonce, sizeof(nonce));
-	for (unsigned i = 0; i < rc->nalgs; i++) {
-		snprintf(value, sizeof(value),
-			 "Digest realm=\"%s\", nonce=\"%s\", algorithm=%s, qop=\"auth\"%s",
-			 rc->realm, nonce, sip_digest_alg_name(rc->algs[i]),
-			 stale ? ", stale=true" : "");
-		sip_msg_add_header(r, reg ? "WWW-Authenticate" : "Proxy-Authenticate", value);
-	}
-	sip_txn_send(txn, r);
-}
-
 /* The username of the request's credentials for our realm ("" if none). */
 static const char *peer_cred_user(const struct sip_msg *req, const char *realm, char *buf,
 				  size_t size, osip_authorization_t **found)
@@ -1121,10 +1076,10 @@ static const char *peer_cred_user(const struct sip_msg *req, const char *realm, 
 
 		if (!a || !a->auth_type || strcasecmp(a->auth_type, "Digest"))
 			continue;
-		r = peer_field(a->realm, rbuf, sizeof(rbuf));
+		r = sip_auth_field(a->realm, rbuf, sizeof(rbuf), false);
 		if (!r || strcmp(r, realm))
 			continue;
-		u = peer_field(a->username, buf, size);
+		u = sip_auth_field(a->username, buf, size, false);
 		if (!u)
 			return "";
 		*found = a;
@@ -1140,7 +1095,7 @@ static bool peer_auth(struct sip_txn *txn, struct sip_msg *req, struct sip_peer 
 	struct sip_cfg *cfg = sip_cfg_get();
 	const struct sip_reg_conf *rc = cfg ? sip_cfg_part(cfg, &sip_reg_cfg_part) : NULL;
 	char f_user[128], f_nonce[256], f_uri[512], f_resp[128], f_alg[32], f_cnonce[256];
-	char f_qop[32], f_nc[32], expect[SIP_DIGEST_HEX_MAX], src[SIP_ADDR_STRLEN];
+	char f_qop[32], f_nc[32], src[SIP_ADDR_STRLEN];
 	const char *user, *nonce, *uri, *resp, *alg_s, *cnonce, *qop, *nc;
 	osip_authorization_t *a = NULL;
 	bool ok = false;
@@ -1152,17 +1107,17 @@ static bool peer_auth(struct sip_txn *txn, struct sip_msg *req, struct sip_peer 
 	}
 	peer_cred_user(req, rc->realm, f_user, sizeof(f_user), &a);
 	if (!a) {
-		peer_challenge(txn, req, rc, false);
+		sip_auth_challenge(txn, req, rc, false);
 		goto out;
 	}
-	user = peer_field(a->username, f_user, sizeof(f_user));
-	nonce = peer_field(a->nonce, f_nonce, sizeof(f_nonce));
-	uri = peer_field(a->uri, f_uri, sizeof(f_uri));
-	resp = peer_field(a->response, f_resp, sizeof(f_resp));
-	alg_s = peer_field(a->algorithm, f_alg, sizeof(f_alg));
-	cnonce = peer_field(a->cnonce, f_cnonce, sizeof(f_cnonce));
-	qop = peer_field(a->message_qop, f_qop, sizeof(f_qop));
-	nc = peer_field(a->nonce_count, f_nc, sizeof(f_nc));
+	user = sip_auth_field(a->username, f_user, sizeof(f_user), false);
+	nonce = sip_auth_field(a->nonce, f_nonce, sizeof(f_nonce), false);
+	uri = sip_auth_field(a->uri, f_uri, sizeof(f_uri), false);
+	resp = sip_auth_field(a->response, f_resp, sizeof(f_resp), false);
+	alg_s = sip_auth_field(a->algorithm, f_alg, sizeof(f_alg), false);
+	cnonce = sip_auth_field(a->cnonce, f_cnonce, sizeof(f_cnonce), false);
+	qop = sip_auth_field(a->message_qop, f_qop, sizeof(f_qop), false);
+	nc = sip_auth_field(a->nonce_count, f_nc, sizeof(f_nc), false);
 	if (!user || !nonce || !uri || !resp || !alg_s || !cnonce || !qop || !nc || !*nonce ||
 	    !*uri || !*resp || (*qop && (strcasecmp(qop, "auth") || !*cnonce || !*nc))) {
 		sip_txn_respond(txn, 400, "Malformed Credentials");
@@ -1170,31 +1125,23 @@ static bool peer_auth(struct sip_txn *txn, struct sip_msg *req, struct sip_peer 
 	}
 	alg = *alg_s ? sip_digest_alg_parse(alg_s) : SIP_DIGEST_MD5;
 	if (alg < 0 || strcmp(user, p->username)) {
-		peer_challenge(txn, req, rc, false);
+		sip_auth_challenge(txn, req, rc, false);
 		goto out;
 	}
-	if (sip_digest_response((enum sip_digest_alg)alg, user, rc->realm, p->secret,
-				sip_msg_method_name(req), uri, nonce, nc, cnonce, qop,
-				expect) != 0 ||
-	    strlen(resp) != strlen(expect)) {
-		ok = false;
-	} else {
-		for (char *s = f_resp; *s; s++)
-			*s = (char)tolower((unsigned char)*s);
-		ok = CRYPTO_memcmp(expect, f_resp, strlen(expect)) == 0;
-	}
+	ok = sip_digest_verify((enum sip_digest_alg)alg, user, rc->realm, p->secret,
+			       sip_msg_method_name(req), uri, nonce, nc, cnonce, qop, resp);
 	if (!ok) {
 		sip_addr_str(&req->src, src, sizeof(src));
 		octo_log(OCTO_NOTICE, "SIP: %s from %s: wrong credentials for peer %s",
 			 sip_msg_method_name(req), src, p->name);
 		sip_sec_failure((const struct sockaddr *)&req->src.sa, user);
-		peer_challenge(txn, req, rc, false);
+		sip_auth_challenge(txn, req, rc, false);
 		goto out;
 	}
 	if (sip_nonce_check(nonce, rc->nonce_lifetime) != SIP_NONCE_OK ||
 	    (*qop && !sip_nonce_count_ok(nonce, strtoul(nc, NULL, 16), rc->nonce_lifetime))) {
 		ok = false;
-		peer_challenge(txn, req, rc, true);
+		sip_auth_challenge(txn, req, rc, true);
 	}
 out:
 	octo_obj_unref(cfg);
@@ -1705,7 +1652,7 @@ static void peer_device_event(struct sip_txn *txn, struct sip_msg *req, struct s
 	if (req->osip->content_type && req->osip->content_type->type)
 		snprintf(ctype, sizeof(ctype), "%.60s/%.60s", req->osip->content_type->type,
 			 req->osip->content_type->subtype ? req->osip->content_type->subtype : "");
-	peer_field(event, ev, sizeof(ev));
+	sip_auth_field(event, ev, sizeof(ev), false);
 	for (char *s = ev; *s; s++)
 		if (*s == ';' || *s == ' ') {
 			*s = '\0';

@@ -260,6 +260,19 @@ static bool rec_code_ok(const char *s)
 	return strspn(s, "0123456789*#ABCD") == n;
 }
 
+/* Sets code (holding its default) from `key` when that is a valid code. */
+static void rec_conf_code(const struct octo_cfg *cfg, const char *key, char *code, size_t size)
+{
+	const char *v = octo_cfg_value(cfg, REC_SECTION, key);
+
+	if (v && rec_code_ok(v))
+		octo_strlcpy(code, v, size);
+	else if (v)
+		octo_log(OCTO_WARNING,
+			 "%s [%s] %s: '%s' is not a code of at most %d digits, %s kept", REC_FILE,
+			 REC_SECTION, key, v, REC_CODE_MAX, code);
+}
+
 static void rec_conf_load(struct rec_conf *c)
 {
 	struct octo_diags diags = { 0 };
@@ -276,22 +289,8 @@ static void rec_conf_load(struct rec_conf *c)
 	if (cfg) {
 		unsigned long long ms;
 
-		v = octo_cfg_value(cfg, REC_SECTION, "record_call");
-		if (v && rec_code_ok(v))
-			octo_strlcpy(c->start, v, sizeof(c->start));
-		else if (v)
-			octo_log(OCTO_WARNING,
-				 "%s [%s] record_call: '%s' is not a code of at "
-				 "most %d digits, *1 kept",
-				 REC_FILE, REC_SECTION, v, REC_CODE_MAX);
-		v = octo_cfg_value(cfg, REC_SECTION, "record_pause");
-		if (v && rec_code_ok(v))
-			octo_strlcpy(c->pause, v, sizeof(c->pause));
-		else if (v)
-			octo_log(OCTO_WARNING,
-				 "%s [%s] record_pause: '%s' is not a code of at "
-				 "most %d digits, *2 kept",
-				 REC_FILE, REC_SECTION, v, REC_CODE_MAX);
+		rec_conf_code(cfg, "record_call", c->start, sizeof(c->start));
+		rec_conf_code(cfg, "record_pause", c->pause, sizeof(c->pause));
 		v = octo_cfg_value(cfg, REC_SECTION, "digit_timeout");
 		if (v && !octo_cfg_parse_duration(v, true, &ms) && ms >= 100 && ms <= 10000)
 			c->digit_ms = (unsigned)ms;

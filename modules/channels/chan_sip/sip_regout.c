@@ -26,6 +26,7 @@
 #include "octo/obj.h"
 #include "octo/sched.h"
 #include "sip.h"
+#include "sip_hostname.h"
 #include "sip_peer.h"
 
 #define REGOUT_MIN_EXPIRY 10
@@ -365,33 +366,7 @@ static void ro_send(struct sip_regout *ro, const struct sip_msg *challenge, unsi
 
 bool sip_peer_valid_hostname(const char *s)
 {
-	size_t total = 0, label = 0;
-	bool digits_only = true;
-	char prev = '.';
-
-	if (!s || !*s)
-		return false;
-	for (; *s; s++, total++) {
-		if (total >= 253)
-			return false;
-		if (*s == '.') {
-			if (!label || prev == '-')
-				return false;
-			if (s[1]) {
-				label = 0;
-				digits_only = true;
-			}
-		} else if (isalnum((unsigned char)*s) || *s == '-') {
-			if ((*s == '-' && prev == '.') || ++label > 63)
-				return false;
-			if (!isdigit((unsigned char)*s))
-				digits_only = false;
-		} else {
-			return false;
-		}
-		prev = *s;
-	}
-	return prev != '-' && !digits_only;
+	return sip_hostname_valid(s);
 }
 
 int sip_peer_split_hostport(const char *text, char *host, size_t size, unsigned *port, bool *named)
