@@ -12,7 +12,9 @@
 # Helpers: pass/fail NAME [WHY], check NAME CMD..., check_output NAME TEXT CMD...,
 # check_fails NAME CMD..., check_rx NAME TEXT CLI-COMMAND, octo_rx and
 # octo_rx_json CLI-COMMAND, wait_until SECONDS CMD..., octo_free_port,
-# octo_config_dir [DIR...], octo_start [DAEMON OPTIONS], octo_stop.
+# octo_config_dir [DIR...], octo_start [DAEMON OPTIONS], octo_stop,
+# octo_need_aiosmtpd (sets SMTP_PY), octo_user_secret USER, octo_no_calls,
+# octo_phones NAME SCRIPT SCENARIO USER... (python SIP phones).
 # Variables: OCTO_TMP (private temp dir), OCTO_CONF (-C), OCTO_STATE (-D),
 # OCTO_SOCK (-s), OCTO_LOG (the daemon's output), OCTO_OUT (output of the
 # last check), OCTO_CASE and OCTO_CASE_DIR (this test's name and folder).
@@ -185,6 +187,22 @@ lib_loopback_sip()
 	sed -i -e 's/^bindaddr *= *0\.0\.0\.0 *$/bindaddr = 127.0.0.1/' \
 		-e "s/^port *= *5060 *\$/port = $OCTO_SIP_PORT/" \
 		-e "s/^tls_port *= *5061 *\$/tls_port = $OCTO_SIP_TLS_PORT/" "$conf"
+}
+
+# octo_need_aiosmtpd: sets $SMTP_PY to a python3 that can import aiosmtpd;
+# when there is none, a failed setup check and status 1.
+octo_need_aiosmtpd()
+{
+	local py
+	SMTP_PY=""
+	for py in /usr/bin/python3 python3; do
+		if "$py" -c 'import aiosmtpd' >/dev/null 2>&1; then
+			SMTP_PY=$py
+			return 0
+		fi
+	done
+	fail "$OCTO_CASE/setup" "python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd)"
+	return 1
 }
 
 # Makes a folder of links to every module built in $OCTO_BUILD and prints it.
@@ -361,6 +379,46 @@ check_debug()
 		fail "$1" "call debug $2 does not match /$3/"
 		octo_rx call debug "$2" | tail -n 25 | sed 's/^/  | /'
 	fi
+}
+
+# ---------------------------------------------------------------- SIP phones
+# octo_user_secret USER: prints USER's secret from $OCTO_CONF/users.conf.
+octo_user_secret()
+{
+	sed -n "/^\[$1\]/,/^\[/s/^secret *= *//p" "$OCTO_CONF/users.conf" | head -n 1
+}
+
+# octo_no_calls: true when no call is up.
+octo_no_calls()
+{
+	octo_rx calls show active | grep -q "active calls: 0"
+}
+
+# octo_phones NAME SCRIPT SCENARIO USER...: check NAME: the python phones
+# SCRIPT (args: HOST PORT SCENARIO USER=SECRET...) run SCENARIO against
+# 127.0.0.1:$OCTO_SIP_PORT as the USERs (secrets from users.conf) within 90 s,
+# their log in $OCTO_TMP/SCENARIO.log (shown when it fails). The phones are
+# gone then: the USERs' contacts are dropped and no call may stay up
+# (check NAME/cleanup).
+octo_phones()
+{
+	local name=$1 script=$2 scen=$3 u
+	local creds=()
+	shift 3
+	for u in "$@"; do
+		creds+=("$u=$(octo_user_secret "$u")")
+	done
+	if timeout 90 python3 "$script" 127.0.0.1 "$OCTO_SIP_PORT" "$scen" "${creds[@]}" \
+		>"$OCTO_TMP/$scen.log" 2>&1; then
+		pass "$name"
+	else
+		fail "$name" "$(basename "$script") $scen"
+		lib_show "$OCTO_TMP/$scen.log" 60
+	fi
+	for u in "$@"; do
+		octo_rx sip unregister "$u" >/dev/null
+	done
+	wait_until 10 octo_no_calls || fail "$name/cleanup" "$(octo_rx calls show active)"
 }
 
 # ---------------------------------------------------------------- the end

@@ -13,8 +13,8 @@
  *    networks, IPv4-mapped addresses, the users tried, unban, and bans kept
  *    in the store across a restart of the part.
  *
- * sip.conf is not read: sip_cfg_get()/sip_cfg_part() are stubbed here to
- * hand out test settings.
+ * sip.conf is not read: sip_cfg_get() (sip_test_util.h, with the fake
+ * transport) and sip_cfg_part() (here) are stubbed to hand out test settings.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -32,6 +32,7 @@
 #include "octo/users.h"
 #include "octo_test.h"
 #include "sip.h"
+#include "sip_test_util.h"
 #include "../../core/internal.h"
 
 #define CRLF "\r\n"
@@ -57,15 +58,6 @@ static struct sip_sec_conf test_sec = {
 	.nnets = 1,
 };
 
-struct sip_cfg *sip_cfg_get(void)
-{
-	static struct sip_cfg *cfg;
-
-	if (!cfg)
-		cfg = octo_obj_alloc(sizeof(*cfg), NULL); /* kept for the whole run */
-	return octo_obj_ref(cfg);
-}
-
 void *sip_cfg_part(const struct sip_cfg *cfg, const struct sip_cfg_part *part)
 {
 	if (part == &sip_reg_cfg_part)
@@ -88,55 +80,6 @@ static uint64_t clock_ms(void)
 static int64_t clock_s(void)
 {
 	return atomic_load(&fake_s);
-}
-
-/* ---------------------------------------------------------------- fake transport */
-
-static pthread_mutex_t sent_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *sent_log[256];
-static int sent_count;
-
-int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
-{
-	pthread_mutex_lock(&sent_lock);
-	if (sent_count < (int)OCTO_ARRAY_LEN(sent_log))
-		sent_log[sent_count++] = strndup(buf, len);
-	pthread_mutex_unlock(&sent_lock);
-	return 0;
-}
-
-int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port)
-{
-	octo_strlcpy(host, "192.0.2.100", size);
-	*port = 5060;
-	return 0;
-}
-
-static void sent_reset(void)
-{
-	pthread_mutex_lock(&sent_lock);
-	for (int i = 0; i < sent_count; i++)
-		free(sent_log[i]);
-	sent_count = 0;
-	pthread_mutex_unlock(&sent_lock);
-}
-
-/* Waits for the n-th (1-based) sent message; returns a copy (free it) or NULL. */
-static char *sent_wait(int n)
-{
-	uint64_t end = octo_now_ms() + WAIT_MS;
-	char *s = NULL;
-
-	while (!s) {
-		pthread_mutex_lock(&sent_lock);
-		if (sent_count >= n)
-			s = strdup(sent_log[n - 1]);
-		pthread_mutex_unlock(&sent_lock);
-		if (s || octo_now_ms() > end)
-			break;
-		usleep(1000);
-	}
-	return s;
 }
 
 /* ---------------------------------------------------------------- fake users service */
@@ -430,7 +373,7 @@ OCTO_TEST(auth_request_end_to_end)
 	sip_sec_set_clock(clock_s);
 	inet_pton(AF_INET, "192.0.2.9", &sa.sin_addr);
 	OCTO_CHECK_INT_EQ(octo_service_register(NULL, &users_svc), 0);
-	sent_reset();
+	sent_clear();
 	OCTO_CHECK_INT_EQ(sip_method_register(SIP_REGISTER, on_register), 0);
 
 	/* no credentials: 401 with SHA-256 first, then MD5, each qop auth */
@@ -691,11 +634,6 @@ OCTO_TEST(bans_survive_a_restart)
 
 /* ---------------------------------------------------------------- setup */
 
-static void test_quiet_trace(const char *fi, int li, osip_trace_level_t level, const char *chfr,
-			     va_list ap)
-{
-}
-
 static void test_teardown(void);
 
 /* OCTO_TEST_LOG=1 shows the log lines (debugging a failure). */
@@ -716,13 +654,7 @@ __attribute__((constructor)) static void test_setup(void)
 		octo_log_sink_add(&sink);
 	}
 	octo_cidr_parse("10.0.0.0/8", true, &test_trusted[0]);
-	parser_init();
-	osip_trace_initialize_func(END_TRACE_LEVEL, test_quiet_trace);
-	octo_sched_start(2);
-	sip_txn_set_timers(20, 80, 100);
-	sip_txn_init();
-	sip_auth_init();
-	octo_registry_init();
+	sip_test_stack_start();
 	atexit(test_teardown);
 }
 
@@ -731,11 +663,8 @@ __attribute__((constructor)) static void test_setup(void)
  * before leaks are counted. */
 static void test_teardown(void)
 {
-	sip_loop_run((void (*)(void *))sip_txn_shutdown, NULL);
-	octo_sched_stop();
-	sip_auth_fini();
-	octo_registry_shutdown();
-	sent_reset();
+	sip_test_stack_stop();
+	sent_clear();
 }
 
 OCTO_TEST_MAIN()

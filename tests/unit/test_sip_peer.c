@@ -30,6 +30,8 @@
 #include "octo_test.h"
 #include "sip.h"
 #include "sip_peer.h"
+#define SIP_TEST_SENT_MAX 128
+#include "sip_test_util.h"
 #include "../../core/internal.h"
 
 #define CRLF "\r\n"
@@ -43,15 +45,6 @@ static struct sip_reg_conf test_reg = {
 	.algs = { SIP_DIGEST_MD5 },
 	.nalgs = 1,
 };
-
-struct sip_cfg *sip_cfg_get(void)
-{
-	static struct sip_cfg *cfg;
-
-	if (!cfg)
-		cfg = octo_obj_alloc(sizeof(*cfg), NULL); /* kept for the whole run */
-	return octo_obj_ref(cfg);
-}
 
 void *sip_cfg_part(const struct sip_cfg *cfg, const struct sip_cfg_part *part)
 {
@@ -68,51 +61,6 @@ void sip_overload_shed(void)
 }
 
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *sent_log[128];
-static int sent_count;
-
-int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
-{
-	pthread_mutex_lock(&rec_lock);
-	if (sent_count < (int)OCTO_ARRAY_LEN(sent_log))
-		sent_log[sent_count++] = strndup(buf, len);
-	pthread_mutex_unlock(&rec_lock);
-	return 0;
-}
-
-int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port)
-{
-	octo_strlcpy(host, "192.0.2.100", size);
-	*port = 5060;
-	return 0;
-}
-
-static void sent_reset(void)
-{
-	pthread_mutex_lock(&rec_lock);
-	for (int i = 0; i < sent_count; i++)
-		free(sent_log[i]);
-	sent_count = 0;
-	pthread_mutex_unlock(&rec_lock);
-}
-
-/* The first sent message that starts with `start` (a copy) within WAIT_MS. */
-static char *sent_find(const char *start)
-{
-	uint64_t end = octo_now_ms() + WAIT_MS;
-	char *s = NULL;
-
-	while (!s && octo_now_ms() < end) {
-		pthread_mutex_lock(&rec_lock);
-		for (int i = 0; i < sent_count && !s; i++)
-			if (!strncmp(sent_log[i], start, strlen(start)))
-				s = strdup(sent_log[i]);
-		pthread_mutex_unlock(&rec_lock);
-		if (!s)
-			usleep(1000);
-	}
-	return s;
-}
 
 /* ---------------------------------------------------------------- the owner */
 
@@ -418,7 +366,7 @@ OCTO_TEST(incoming_invite_routed_by_address_and_network)
 	invite_from("203.0.113.8", "1", "1", "");
 	OCTO_CHECK_INT_EQ(inv.verdict, SIP_PEER_NONE);
 	/* a refusal by the owner is sent as it is */
-	sent_reset();
+	sent_clear();
 	rec.refuse = 486;
 	invite_from("192.0.2.9", "021234502", "x", "");
 	rec.refuse = 0;
@@ -472,7 +420,7 @@ OCTO_TEST(dynamic_peer_registers_with_its_secret)
 			  0);
 	OCTO_CHECK_STR_EQ(state, "Unregistered");
 	OCTO_CHECK_INT_EQ(sip_peer_resolve("branch@peer//100", &out), OCTO_ENOTFOUND);
-	sent_reset();
+	sent_clear();
 	snprintf(text, sizeof(text),
 		 "REGISTER sip:192.0.2.100 SIP/2.0" CRLF
 		 "Via: SIP/2.0/UDP 192.0.2.40:5080;branch=z9hG4bKdyn1" CRLF
@@ -491,7 +439,7 @@ OCTO_TEST(dynamic_peer_registers_with_its_secret)
 		sscanf(nonce + 7, "%64[0-9a-f]", n);
 		sip_digest_response(SIP_DIGEST_MD5, "branchpbx", "octo", "b-secret", "REGISTER",
 				    "sip:192.0.2.100", n, "00000001", "c0ffee", "auth", resp);
-		sent_reset();
+		sent_clear();
 		snprintf(text, sizeof(text),
 			 "REGISTER sip:192.0.2.100 SIP/2.0" CRLF
 			 "Via: SIP/2.0/UDP 192.0.2.40:5080;branch=z9hG4bKdyn2" CRLF
@@ -543,7 +491,7 @@ OCTO_TEST(message_and_notify_from_a_peer)
 {
 	char text[2048], *r;
 
-	sent_reset();
+	sent_clear();
 	snprintf(text, sizeof(text),
 		 "MESSAGE sip:100@192.0.2.100 SIP/2.0" CRLF
 		 "Via: SIP/2.0/UDP 192.0.2.9:5062;branch=z9hG4bKmsg1" CRLF
@@ -559,7 +507,7 @@ OCTO_TEST(message_and_notify_from_a_peer)
 	OCTO_CHECK_STR_EQ(rec.msg_type, "text/plain");
 	OCTO_CHECK_STR_EQ(rec.msg_body, "hello");
 	/* from elsewhere: 405 */
-	sent_reset();
+	sent_clear();
 	snprintf(text, sizeof(text),
 		 "MESSAGE sip:100@192.0.2.100 SIP/2.0" CRLF
 		 "Via: SIP/2.0/UDP 203.0.113.9:5062;branch=z9hG4bKmsg2" CRLF
@@ -570,7 +518,7 @@ OCTO_TEST(message_and_notify_from_a_peer)
 	r = sent_find("SIP/2.0 405");
 	OCTO_CHECK(r != NULL);
 	free(r);
-	sent_reset();
+	sent_clear();
 	snprintf(text, sizeof(text),
 		 "NOTIFY sip:octo@192.0.2.100 SIP/2.0" CRLF
 		 "Via: SIP/2.0/UDP 192.0.2.9:5062;branch=z9hG4bKntf1" CRLF
@@ -594,7 +542,7 @@ OCTO_TEST(notify_to_a_peer_without_device_events_is_489)
 	if (!s)
 		return;
 	OCTO_CHECK_INT_EQ(s->peer_add(NULL, &c, &bare_ops, NULL), 0);
-	sent_reset();
+	sent_clear();
 	snprintf(text, sizeof(text),
 		 "NOTIFY sip:octo@192.0.2.100 SIP/2.0" CRLF
 		 "Via: SIP/2.0/UDP 192.0.2.50:5062;branch=z9hG4bKntf2" CRLF
@@ -708,7 +656,7 @@ OCTO_TEST(named_peers_are_resolved_off_the_loop)
 	OCTO_CHECK(out.use == NULL);
 
 	/* a registrar by name: REGISTER for the name, once resolved */
-	sent_reset();
+	sent_clear();
 	OCTO_CHECK_INT_EQ(s->peer_add(NULL, &reg, &own_ops, "namedreg"), 0);
 	OCTO_CHECK(state_wait("Registering"));
 	{
@@ -756,22 +704,11 @@ OCTO_TEST(devices_providers_are_appended)
 
 /* ---------------------------------------------------------------- setup */
 
-static void test_quiet_trace(const char *fi, int li, osip_trace_level_t level, const char *chfr,
-			     va_list ap)
-{
-}
-
 static void test_teardown(void);
 
 __attribute__((constructor)) static void test_setup(void)
 {
-	parser_init();
-	osip_trace_initialize_func(END_TRACE_LEVEL, test_quiet_trace);
-	octo_sched_start(2);
-	sip_txn_set_timers(20, 80, 100);
-	sip_txn_init();
-	sip_auth_init();
-	octo_registry_init();
+	sip_test_stack_start();
 	sip_peer_init();
 	sip_peer_service_register(NULL);
 	sip_method_register(SIP_INVITE, test_on_invite);
@@ -784,11 +721,8 @@ static void test_teardown(void)
 	if (api())
 		octo_service_put(api(), "test");
 	sip_peer_fini();
-	sip_loop_run((void (*)(void *))sip_txn_shutdown, NULL);
-	octo_sched_stop();
-	sip_auth_fini();
-	octo_registry_shutdown();
-	sent_reset();
+	sip_test_stack_stop();
+	sent_clear();
 }
 
 OCTO_TEST_MAIN()

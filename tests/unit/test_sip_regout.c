@@ -26,6 +26,8 @@
 #include "octo_test.h"
 #include "sip.h"
 #include "sip_peer.h"
+#define SIP_TEST_SENT_MAX 64
+#include "sip_test_util.h"
 #include "../../core/internal.h"
 
 #define CRLF "\r\n"
@@ -40,38 +42,9 @@ static struct sip_reg_conf test_reg = {
 	.nalgs = 1,
 };
 
-struct sip_cfg *sip_cfg_get(void)
-{
-	static struct sip_cfg *cfg;
-
-	if (!cfg)
-		cfg = octo_obj_alloc(sizeof(*cfg), NULL); /* kept for the whole run */
-	return octo_obj_ref(cfg);
-}
-
 void *sip_cfg_part(const struct sip_cfg *cfg, const struct sip_cfg_part *part)
 {
 	return part == &sip_reg_cfg_part ? &test_reg : NULL;
-}
-
-static pthread_mutex_t sent_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *sent_log[64];
-static int sent_count;
-
-int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
-{
-	pthread_mutex_lock(&sent_lock);
-	if (sent_count < (int)OCTO_ARRAY_LEN(sent_log))
-		sent_log[sent_count++] = strndup(buf, len);
-	pthread_mutex_unlock(&sent_lock);
-	return 0;
-}
-
-int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port)
-{
-	octo_strlcpy(host, "192.0.2.100", size);
-	*port = 5060;
-	return 0;
 }
 
 /* The transport's overload guard (sip_transport.c is not linked). */
@@ -108,31 +81,11 @@ void sip_peer_dns_again(struct sip_peer *p)
 
 static void sent_reset(void)
 {
+	sent_clear();
 	pthread_mutex_lock(&sent_lock);
-	for (int i = 0; i < sent_count; i++)
-		free(sent_log[i]);
-	sent_count = 0;
 	state_calls = 0;
 	last_state[0] = last_reason[0] = '\0';
 	pthread_mutex_unlock(&sent_lock);
-}
-
-/* Waits for the n-th (1-based) sent message; a copy (free it) or NULL. */
-static char *sent_wait(int n)
-{
-	uint64_t end = octo_now_ms() + WAIT_MS;
-	char *s = NULL;
-
-	while (!s) {
-		pthread_mutex_lock(&sent_lock);
-		if (sent_count >= n)
-			s = strdup(sent_log[n - 1]);
-		pthread_mutex_unlock(&sent_lock);
-		if (s || octo_now_ms() > end)
-			break;
-		usleep(1000);
-	}
-	return s;
 }
 
 /* Waits until the recorded state is `state`; true when it came. */
@@ -658,31 +611,17 @@ OCTO_TEST(named_registrar_waits_for_its_address)
 
 /* ---------------------------------------------------------------- setup */
 
-static void test_quiet_trace(const char *fi, int li, osip_trace_level_t level, const char *chfr,
-			     va_list ap)
-{
-}
-
 static void test_teardown(void);
 
 __attribute__((constructor)) static void test_setup(void)
 {
-	parser_init();
-	osip_trace_initialize_func(END_TRACE_LEVEL, test_quiet_trace);
-	octo_sched_start(2);
-	sip_txn_set_timers(20, 80, 100);
-	sip_txn_init();
-	sip_auth_init();
-	octo_registry_init();
+	sip_test_stack_start();
 	atexit(test_teardown);
 }
 
 static void test_teardown(void)
 {
-	sip_loop_run((void (*)(void *))sip_txn_shutdown, NULL);
-	octo_sched_stop();
-	sip_auth_fini();
-	octo_registry_shutdown();
+	sip_test_stack_stop();
 	sent_reset();
 }
 

@@ -170,23 +170,5 @@ SCENARIOS = {
 }
 
 
-def main():
-    host, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    creds = dict(x.split("=", 1) for x in sys.argv[4:])
-    fn, users = SCENARIOS[name]
-    net = ua.Net(host, port)
-    phones = {u: net.phone(u, creds[u]) for u in users}
-    try:
-        for p in phones.values():
-            p.register()
-        fn(net, phones)
-        net.pump(0.3)
-    except Fail as e:
-        log("FAILED: %s" % e)
-        return 1
-    log("scenario %s: done" % name)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ua.run_scenario(SCENARIOS))

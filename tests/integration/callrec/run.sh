@@ -21,15 +21,7 @@ sed -i 's|^folder = recordings/%Y-%m-%d$|folder = recordings/test-%Y-%m-%d|' \
 	"$OCTO_CONF/features.conf"
 octo_start || exit 1
 export OCTO_BIN OCTO_CONF OCTO_SOCK
-secret()
-{
-	sed -n "/^\[$1\]/,/^\[/s/^secret *= *//p" "$OCTO_CONF/users.conf" | head -n 1
-}
-creds=("100=$(secret 100)" "101=$(secret 101)")
-no_calls()
-{
-	octo_rx calls show active | grep -q "active calls: 0"
-}
+creds=("100=$(octo_user_secret 100)" "101=$(octo_user_secret 101)")
 
 # wavcheck FILE MIN MAX: duration in [MIN, MAX] s, both tones present.
 wavcheck()
@@ -67,7 +59,7 @@ run_scen()
 		fail "$name" "phones.py $scen"
 		lib_show "$OCTO_TMP/$scen.log" 60
 	fi
-	wait_until 10 no_calls
+	wait_until 10 octo_no_calls
 }
 
 recs="$OCTO_STATE/data/recordings/test-$(date +%Y-%m-%d)"

@@ -13,17 +13,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 export TZ=UTC
-SMTP_PY=""
-for py in /usr/bin/python3 python3; do
-	if "$py" -c 'import aiosmtpd' >/dev/null 2>&1; then
-		SMTP_PY=$py
-		break
-	fi
-done
-if [ -z "$SMTP_PY" ]; then
-	fail "$OCTO_CASE/setup" "python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd)"
-	exit 1
-fi
+octo_need_aiosmtpd || exit 1
 HELPER="$OCTO_SRC/tests/integration/smtp/smtp_helper.py"
 DB="$OCTO_STATE/data/cdr.db"
 DATA="$OCTO_STATE/data"

@@ -23,17 +23,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 SIM="$OCTO_CASE_DIR/simgw.py"
-SMTP_PY=""
-for py in /usr/bin/python3 python3; do
-	if "$py" -c 'import aiosmtpd' >/dev/null 2>&1; then
-		SMTP_PY=$py
-		break
-	fi
-done
-if [ -z "$SMTP_PY" ]; then
-	fail "$OCTO_CASE/setup" "python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd)"
-	exit 1
-fi
+octo_need_aiosmtpd || exit 1
 
 octo_config_dir "$OCTO_SRC/configs" "$OCTO_CASE_DIR/configs" || exit 1
 smtp_port=$(octo_free_port) || exit 1

@@ -22,17 +22,7 @@ if [ ! -d "$sounds/en" ]; then
 	fail "prompts generated" "no $sounds/en (make builds them)"
 	exit 1
 fi
-SMTP_PY=""
-for py in /usr/bin/python3 python3; do
-	if "$py" -c 'import aiosmtpd' >/dev/null 2>&1; then
-		SMTP_PY=$py
-		break
-	fi
-done
-if [ -z "$SMTP_PY" ]; then
-	fail "$OCTO_CASE/setup" "python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd)"
-	exit 1
-fi
+octo_need_aiosmtpd || exit 1
 SMTP_HELPER="$OCTO_SRC/tests/integration/smtp/smtp_helper.py"
 
 octo_config_dir || exit 1

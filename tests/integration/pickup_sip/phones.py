@@ -235,34 +235,16 @@ SCENARIOS = {
 }
 
 
-def main():
-    host, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    creds = dict(a.split("=", 1) for a in sys.argv[4:])
-    if name not in SCENARIOS:
-        print("unknown scenario " + name)
-        return 2
-    fn, users = SCENARIOS[name]
-    net = ua.Net(host, port)
-    phones = {}
-    for u in users:
-        p = Phone(net, u, creds[u])
-        net.phones.append(p)
-        phones[u] = p
-    try:
-        for p in phones.values():
-            p.register()
-        fn(net, phones)
-        net.pump(0.3)
-    except Fail as e:
-        log("FAILED: %s" % e)
-        for p in phones.values():
-            log("%s: RTP by source %s; dialogs %s" % (
-                p.user, p.rtp_from, [(d.key(), d.remote_media, d.ended)
-                                     for d in p.dialogs.values()]))
-        return 1
-    log("scenario %s: done" % name)
-    return 0
+class Net(ua.Net):
+    phone_class = Phone
+
+
+def dump(phones):
+    for p in phones.values():
+        log("%s: RTP by source %s; dialogs %s" % (
+            p.user, p.rtp_from, [(d.key(), d.remote_media, d.ended)
+                                 for d in p.dialogs.values()]))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ua.run_scenario(SCENARIOS, Net, on_fail=dump))

@@ -28,32 +28,12 @@ fi
 sed -i "/^\[directories\]/a sounds = $OCTO_BUILD/sounds" "$OCTO_CONF/octo.conf"
 sed -i -e 's/^park_timeout = 45s$/park_timeout = 10s/' "$OCTO_CONF/features.conf"
 octo_start || exit 1
-port=$OCTO_SIP_PORT
-secret()
-{
-	sed -n "/^\[$1\]/,/^\[/s/^secret *= *//p" "$OCTO_CONF/users.conf" | head -n 1
-}
-creds=("100=$(secret 100)" "101=$(secret 101)" "102=$(secret 102)")
 export OCTO_RX="'$OCTO_BIN' -C '$OCTO_CONF' -s '$OCTO_SOCK' -rx"
-
-no_calls()
-{
-	octo_rx calls show active | grep -q "active calls: 0"
-}
 
 # scenario NAME SCENARIO: runs phones.py SCENARIO; nothing may stay up after it.
 scenario()
 {
-	local name=$1 scen=$2
-	if timeout 90 python3 "$OCTO_CASE_DIR/phones.py" 127.0.0.1 "$port" "$scen" "${creds[@]}" \
-		>"$OCTO_TMP/$scen.log" 2>&1; then
-		pass "$name"
-	else
-		fail "$name" "phones.py $scen"
-		lib_show "$OCTO_TMP/$scen.log" 60
-	fi
-	for u in 100 101 102; do octo_rx sip unregister "$u" >/dev/null; done
-	wait_until 10 no_calls || fail "$name/cleanup" "$(octo_rx calls show active)"
+	octo_phones "$1" "$OCTO_CASE_DIR/phones.py" "$2" 100 101 102
 }
 
 # history_debug PATTERN: "call debug" of the newest ended channel whose name

@@ -14,7 +14,6 @@ import math
 import os
 import random
 import re
-import select
 import socket
 import struct
 import subprocess
@@ -154,33 +153,12 @@ class Phone(ua.Phone):
         self.rtcp.sendto(data, (ip, port + 1))
 
 
-class Net(ua.Net):
-    def phone(self, user, password):
-        p = Phone(self, user, password)
-        self.phones.append(p)
-        return p
+    def sockets(self):
+        return super().sockets() + [(self.rtcp, "rtcp")]
 
-    def pump(self, timeout):
-        end = time.time() + timeout
-        while True:
-            socks = {}
-            for p in self.phones:
-                socks[p.sip] = (p, "sip")
-                socks[p.rtp] = (p, "rtp")
-                socks[p.rtcp] = (p, "rtcp")
-            left = end - time.time()
-            ready, _, _ = select.select(list(socks), [], [], max(left, 0))
-            for s in ready:
-                p, kind = socks[s]
-                data, addr = s.recvfrom(65535)
-                if kind == "sip":
-                    p.on_sip(data.decode(errors="replace"))
-                elif kind == "rtp":
-                    p.on_rtp(data, addr)
-                else:
-                    p.on_rtcp(data, addr)
-            if time.time() >= end:
-                return
+
+class Net(ua.Net):
+    phone_class = Phone
 
 
 # ---------------------------------------------------------------- music on hold
@@ -455,27 +433,6 @@ SCENARIOS = {
 }
 
 
-def main():
-    host, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    creds = dict(a.split("=", 1) for a in sys.argv[4:])
-    if name not in SCENARIOS:
-        print("unknown scenario " + name)
-        return 2
-    fn, users = SCENARIOS[name]
-    net = Net(host, port)
-    # "100b": a second phone of user 100
-    phones = {u: net.phone(u.rstrip("b"), creds[u.rstrip("b")]) for u in users}
-    try:
-        for p in phones.values():
-            p.register()
-        fn(net, phones)
-        net.pump(0.3)
-    except Fail as e:
-        log("FAILED: %s" % e)
-        return 1
-    log("scenario %s: done" % name)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # "100b": a second phone of user 100
+    sys.exit(ua.run_scenario(SCENARIOS, Net, user_of=lambda u: u.rstrip("b")))

@@ -35,32 +35,12 @@ for cls, freq in (("default", 1000), ("alt", 400)):
 PY
 sed -i "s|@MOH@|$moh|" "$OCTO_CONF/musiconhold.conf"
 octo_start || exit 1
-port=$OCTO_SIP_PORT
 export OCTO_BIN OCTO_CONF OCTO_SOCK
-secret()
-{
-	sed -n "/^\[$1\]/,/^\[/s/^secret *= *//p" "$OCTO_CONF/users.conf" | head -n 1
-}
-creds=("100=$(secret 100)" "101=$(secret 101)")
-
-no_calls()
-{
-	octo_rx calls show active | grep -q "active calls: 0"
-}
 
 # scenario NAME SCENARIO: runs phones.py SCENARIO; nothing may stay up after it.
 scenario()
 {
-	local name=$1 scen=$2
-	if timeout 90 python3 "$OCTO_CASE_DIR/phones.py" 127.0.0.1 "$port" "$scen" "${creds[@]}" \
-		>"$OCTO_TMP/$scen.log" 2>&1; then
-		pass "$name"
-	else
-		fail "$name" "phones.py $scen"
-		lib_show "$OCTO_TMP/$scen.log" 60
-	fi
-	for u in 100 101; do octo_rx sip unregister "$u" >/dev/null; done
-	wait_until 10 no_calls || fail "$name/cleanup" "$(octo_rx calls show active)"
+	octo_phones "$1" "$OCTO_CASE_DIR/phones.py" "$2" 100 101
 }
 
 # history_has NAME CHANNEL-PATTERN TEXT: the step log of the newest ended

@@ -19,31 +19,11 @@ fi
 
 octo_config_dir "$OCTO_SRC/configs" "$OCTO_CASE_DIR/configs" || exit 1
 octo_start || exit 1
-port=$OCTO_SIP_PORT
 export OCTO_BIN OCTO_CONF OCTO_SOCK
-secret()
-{
-	sed -n "/^\[$1\]/,/^\[/s/^secret *= *//p" "$OCTO_CONF/users.conf" | head -n 1
-}
-creds=("100=$(secret 100)" "101=$(secret 101)" "102=$(secret 102)")
-
-no_calls()
-{
-	octo_rx calls show active | grep -q "active calls: 0"
-}
 
 scenario()
 {
-	local name=$1 scen=$2
-	if timeout 90 python3 "$OCTO_CASE_DIR/../sip_hold_moh/phones.py" 127.0.0.1 "$port" \
-		"$scen" "${creds[@]}" >"$OCTO_TMP/$scen.log" 2>&1; then
-		pass "$name"
-	else
-		fail "$name" "phones.py $scen"
-		lib_show "$OCTO_TMP/$scen.log" 60
-	fi
-	for u in 100 101 102; do octo_rx sip unregister "$u" >/dev/null; done
-	wait_until 10 no_calls || fail "$name/cleanup" "$(octo_rx calls show active)"
+	octo_phones "$1" "$OCTO_CASE_DIR/../sip_hold_moh/phones.py" "$2" 100 101 102
 }
 
 # history_has NAME CHANNEL-PATTERN TEXT: the step log of the newest ended

@@ -407,14 +407,21 @@ class Phone:
         elif len(data) > 12 and data[12:] in self.sent_payloads:
             self.rtp_back += 1
 
+    def sockets(self):
+        """(socket, kind) pairs Net.pump() reads: "sip" goes to on_sip(),
+        any other kind to on_KIND(data, addr)."""
+        return [(self.sip, "sip"), (self.rtp, "rtp")]
+
 
 class Net:
+    phone_class = Phone    # what phone() makes; a subclass may set its own
+
     def __init__(self, host, port):
         self.host, self.port = host, port
         self.phones = []
 
     def phone(self, user, password):
-        p = Phone(self, user, password)
+        p = self.phone_class(self, user, password)
         self.phones.append(p)
         return p
 
@@ -423,8 +430,8 @@ class Net:
         while True:
             socks = {}
             for p in self.phones:
-                socks[p.sip] = (p, "sip")
-                socks[p.rtp] = (p, "rtp")
+                for s, kind in p.sockets():
+                    socks[s] = (p, kind)
             left = end - time.time()
             ready, _, _ = select.select(list(socks), [], [], max(left, 0))
             for s in ready:
@@ -433,7 +440,7 @@ class Net:
                 if kind == "sip":
                     p.on_sip(data.decode(errors="replace"))
                 else:
-                    p.on_rtp(data, addr)
+                    getattr(p, "on_" + kind)(data, addr)
             if time.time() >= end:
                 return
 
@@ -649,15 +656,21 @@ SCENARIOS = {
 }
 
 
-def main():
+def run_scenario(scenarios, net_class=Net, user_of=None, on_fail=None):
+    """The main program of a phones script: HOST PORT SCENARIO USER=PASSWORD...
+    from sys.argv; scenarios maps a name to (function(net, phones), [phone
+    names]). A phone's user is user_of(name) (default: the name itself);
+    on_fail(phones) runs after a failed scenario is logged. Returns the exit
+    status: 0 done, 1 failed, 2 unknown scenario."""
     host, port, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     creds = dict(a.split("=", 1) for a in sys.argv[4:])
-    if name not in SCENARIOS:
+    if name not in scenarios:
         print("unknown scenario " + name)
         return 2
-    fn, users = SCENARIOS[name]
-    net = Net(host, port)
-    phones = {u: net.phone(u, creds[u]) for u in users}
+    fn, users = scenarios[name]
+    user_of = user_of or (lambda u: u)
+    net = net_class(host, port)
+    phones = {u: net.phone(user_of(u), creds[user_of(u)]) for u in users}
     try:
         for p in phones.values():
             p.register()
@@ -665,10 +678,12 @@ def main():
         net.pump(0.3)
     except Fail as e:
         log("FAILED: %s" % e)
+        if on_fail:
+            on_fail(phones)
         return 1
     log("scenario %s: done" % name)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenario(SCENARIOS))

@@ -45,7 +45,7 @@ printf 'server = 127.0.0.1\nport = %s\nsecurity = none\n' "$SMTP_PORT" \
 
 MAILDIR="$OCTO_TMP/maildir"
 mkdir -p "$MAILDIR/tmp" "$MAILDIR/new" "$MAILDIR/cur"
-timeout 120 "$SMTP_PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox \
+timeout 300 "$SMTP_PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox \
 	"$MAILDIR" >"$OCTO_TMP/smtpd.log" 2>&1 </dev/null &
 smtp_pid=$!
 wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SMTP_PORT" ||
@@ -300,5 +300,6 @@ check_rx "the running trunks stay" "provider" trunk show
 check_fails "trunk show of an unknown trunk" octo_rx trunk show nosuch
 
 octo_stop
+# the SMTP server ends by a signal (or its own time-out): that is no failure
 kill "$smtp_pid" 2>/dev/null
-wait "$smtp_pid" 2>/dev/null
+wait "$smtp_pid" 2>/dev/null || true
