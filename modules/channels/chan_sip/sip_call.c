@@ -1565,9 +1565,7 @@ static void call_call_loop(void *data)
 	if (to_peer) {
 		rc = sip_peer_resolve(j->dest, &pout);
 		if (rc) {
-			octo_chan_step(chan, "SIP: %s: no such peer, or it is not registered or "
-				       "its host name not resolved now",
-				       j->dest);
+			octo_chan_step(chan, "SIP: cannot call %s: %s", j->dest, pout.why);
 			j->rc = rc;
 			return;
 		}

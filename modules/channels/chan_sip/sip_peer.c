@@ -993,6 +993,7 @@ int sip_peer_resolve(const char *dest, struct sip_peer_out *out)
 	char host[260];
 
 	memset(out, 0, sizeof(*out));
+	snprintf(out->why, sizeof(out->why), "\"%.100s\" is not a peer destination", dest);
 	if (!sip_peer_is_dest(dest))
 		return OCTO_EINVAL;
 	n = (size_t)(at - dest);
@@ -1008,11 +1009,15 @@ int sip_peer_resolve(const char *dest, struct sip_peer_out *out)
 	if (!peer_valid_number(num))
 		return OCTO_EINVAL;
 	p = peer_get(name);
-	if (!p)
+	if (!p) {
+		snprintf(out->why, sizeof(out->why), "no SIP peer %.60s", name);
 		return OCTO_ENOTFOUND;
+	}
 	pthread_mutex_lock(&peer_lock);
 	if (p->dynamic) {
 		if (!*p->contact) {
+			snprintf(out->why, sizeof(out->why),
+				 "peer %.60s (host dynamic) has not registered", name);
 			pthread_mutex_unlock(&peer_lock);
 			octo_obj_unref(p);
 			return OCTO_ENOTFOUND;
@@ -1022,6 +1027,9 @@ int sip_peer_resolve(const char *dest, struct sip_peer_out *out)
 	} else {
 		if (!p->addr.len) {
 			/* a host name not resolved (yet) */
+			snprintf(out->why, sizeof(out->why),
+				 "the host name %.60s of peer %.60s is not resolved", p->hostname,
+				 name);
 			pthread_mutex_unlock(&peer_lock);
 			octo_obj_unref(p);
 			return OCTO_ENOTFOUND;
@@ -1049,6 +1057,7 @@ int sip_peer_resolve(const char *dest, struct sip_peer_out *out)
 	/* a device of a user counts its line busy now, when the call is made
 	 * (ops->claim); released() balances it through the use */
 	if (!p->removed && p->ops->claim && p->ops->claim(p->data, line, num) != 0) {
+		snprintf(out->why, sizeof(out->why), "line %.31s of peer %.60s is busy", line, name);
 		octo_obj_unref(p);
 		return OCTO_EBUSY;
 	}
@@ -1056,7 +1065,12 @@ int sip_peer_resolve(const char *dest, struct sip_peer_out *out)
 	if (!out->use && !p->removed && p->ops->claim && p->ops->released)
 		p->ops->released(p->data, line);
 	octo_obj_unref(p);
-	return out->use ? 0 : OCTO_ENOMEM;
+	if (!out->use) {
+		octo_strlcpy(out->why, "out of memory", sizeof(out->why));
+		return OCTO_ENOMEM;
+	}
+	out->why[0] = '\0';
+	return 0;
 }
 
 /* ---------------------------------------------------------------- digest auth of dynamic peers */

@@ -70,9 +70,12 @@ struct sip_peer_out {
 	char peer[64];
 	char username[64], secret[128]; /* answer the peer's 401/407 with these */
 	struct sip_peer_use *use;       /* owned by the caller: give it to the call */
+	char why[160];                  /* on failure: what stopped it, for the step log */
 };
-/* Resolves a peer_dest string. 0, OCTO_EINVAL or OCTO_ENOTFOUND (no such
- * peer, or a dynamic peer not registered now). [loop] */
+/* Resolves a peer_dest string. 0, OCTO_EINVAL (a malformed dest),
+ * OCTO_ENOTFOUND (no such peer, a dynamic peer not registered now, a host
+ * name not resolved yet) or OCTO_EBUSY (the owner refused the line); out->why
+ * says which. [loop] */
 int sip_peer_resolve(const char *dest, struct sip_peer_out *out);
 
 /* Releases a claim (NULL is a no-op) and sets *use to NULL. [any] */
