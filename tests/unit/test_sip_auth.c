@@ -273,6 +273,33 @@ OCTO_TEST(nonce_count_replay)
 	OCTO_CHECK(!sip_nonce_count_ok("nothex", 1, 30));
 }
 
+/* More live nonces than the table holds: the oldest go, a replay of one
+ * that went is refused (stale), and the table keeps taking new ones at the
+ * same cost (it used to refuse every new nonce once full). */
+OCTO_TEST(nonce_count_full_table)
+{
+	char first[SIP_NONCE_LEN + 1], n[SIP_NONCE_LEN + 1], recent[SIP_NONCE_LEN + 1];
+	unsigned refused = 0;
+
+	sip_auth_set_clock(clock_ms);
+	OCTO_CHECK_INT_EQ(sip_auth_init(), 0);
+	atomic_fetch_add(&fake_ms, 1);
+	sip_nonce_new(first, sizeof(first));
+	OCTO_CHECK(sip_nonce_count_ok(first, 1, 3600));
+	for (unsigned i = 0; i < 140000; i++) {
+		atomic_fetch_add(&fake_ms, 1);
+		sip_nonce_new(n, sizeof(n));
+		if (!sip_nonce_count_ok(n, 1, 3600))
+			refused++;
+		if (i == 139990)
+			memcpy(recent, n, sizeof(n));
+	}
+	OCTO_CHECK_INT_EQ(refused, 0);
+	OCTO_CHECK(!sip_nonce_count_ok(first, 2, 3600)); /* evicted: not replayable */
+	OCTO_CHECK(!sip_nonce_count_ok(recent, 1, 3600));
+	OCTO_CHECK(sip_nonce_count_ok(recent, 2, 3600));
+}
+
 /* ---------------------------------------------------------------- sip_auth_request on the loop */
 
 static char auth_user[64];

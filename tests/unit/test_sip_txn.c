@@ -368,6 +368,37 @@ OCTO_TEST(invite_rejected_retransmits_until_ack)
 	sip_core_reset();
 }
 
+static void on_invite_challenge(struct sip_txn *txn, struct sip_msg *r)
+{
+	(void)r;
+	atomic_fetch_add(&handler_calls, 1);
+	sip_txn_send_forget(txn, sip_txn_response(txn, 407, NULL));
+}
+
+/* A digest challenge ends its transaction at once, as a stateless server
+ * would: nothing is retransmitted, a retransmitted INVITE is a new request
+ * (answered again), its ACK goes to the ACK handler (no dialog there). */
+OCTO_TEST(challenge_forgets_its_transaction)
+{
+	sip_method_register(SIP_INVITE, on_invite_challenge);
+	sip_method_register(SIP_ACK, on_ack);
+	atomic_store(&handler_calls, 0);
+	atomic_store(&ack_calls, 0);
+	sent_reset();
+	feed(req("INVITE", "z9hG4bKchal1", 1, NULL), SIP_TP_UDP);
+	OCTO_CHECK(wait_prefix("SIP/2.0 407", 1));
+	OCTO_CHECK(wait_no_txn());
+	usleep(200000); /* Timer G (T1 = 20 ms here) would have resent it 3 times */
+	OCTO_CHECK_INT_EQ(sent_count_prefix("SIP/2.0 407"), 1);
+	feed(req("INVITE", "z9hG4bKchal1", 1, NULL), SIP_TP_UDP);
+	OCTO_CHECK(wait_prefix("SIP/2.0 407", 2));
+	OCTO_CHECK_INT_EQ(atomic_load(&handler_calls), 2);
+	feed(req("ACK", "z9hG4bKchal1", 1, NULL), SIP_TP_UDP);
+	OCTO_CHECK_INT_EQ(atomic_load(&ack_calls), 1);
+	OCTO_CHECK(wait_no_txn());
+	sip_core_reset();
+}
+
 OCTO_TEST(invite_2xx_retransmitted_until_acked)
 {
 	int before;

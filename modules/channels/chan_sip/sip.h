@@ -370,6 +370,16 @@ struct sip_msg *sip_txn_response(struct sip_txn *txn, int status, const char *re
  * until the ACK for INVITE). Takes `resp` (even on error). Returns 0, or
  * OCTO_EINVAL when a final response was sent already. [any] */
 int sip_txn_send(struct sip_txn *txn, struct sip_msg *resp);
+/* Like sip_txn_send for a final response >= 300 over UDP, but the
+ * transaction ends as soon as it is sent, as a stateless server's would: no
+ * retransmission of the response, no ACK absorbed (a stray ACK reaches the
+ * ACK handler, which finds no dialog), and a retransmitted request makes a
+ * new transaction and gets a new answer. For digest challenges: holding a
+ * transaction 32 s per challenge cost half the memory and a third of the
+ * timer work of a REGISTER storm, and a fresh challenge is as good an
+ * answer to a retransmission. On other threads, or over TCP/TLS (Timer J is
+ * 0 there anyway), just sip_txn_send. [any] */
+int sip_txn_send_forget(struct sip_txn *txn, struct sip_msg *resp);
 /* sip_txn_response + sip_txn_send in one step. [any] */
 int sip_txn_respond(struct sip_txn *txn, int status, const char *reason);
 /* The dialog layer calls this when the ACK for a 2xx arrived (the ACK has a

@@ -40,8 +40,8 @@
 #define AUTH_SECRET_LEN 32
 #define AUTH_RAW_LEN 16 /* timestamp (8) + random (8) */
 #define AUTH_MAC_LEN 16
-#define AUTH_NC_BUCKETS 4096
-#define AUTH_NC_MAX 65536  /* nonces remembered at most */
+#define AUTH_NC_BUCKETS 32768
+#define AUTH_NC_MAX 131072 /* nonces remembered at most; then the oldest go */
 #define AUTH_FIELD_MAX 512 /* longest credential field we look at */
 
 /* ================================================================ config */
@@ -332,7 +332,8 @@ enum sip_nonce_state sip_nonce_check(const char *nonce, unsigned lifetime_s)
 /* ---------------------------------------------------------------- nonce counts */
 
 struct auth_nc {
-	struct auth_nc *next;
+	struct auth_nc *next;                /* hash chain */
+	struct auth_nc *age_prev, *age_next; /* in order of first use */
 	unsigned char key[AUTH_RAW_LEN];
 	unsigned long nc;
 	uint64_t expires_ms;
@@ -340,6 +341,13 @@ struct auth_nc {
 
 static struct auth_nc *auth_nc_tab[AUTH_NC_BUCKETS];
 static size_t auth_nc_count;
+/* When the table is full the entry used first goes (it was a full scan of
+ * the table for each new nonce, and past AUTH_NC_MAX live nonces every
+ * client was sent a new one: sustained REGISTER at 4,800/s collapsed after
+ * 14 s). A nonce issued before the newest one that went and not found is
+ * refused as stale, so an evicted nonce cannot be replayed. */
+static struct auth_nc *auth_nc_oldest, *auth_nc_newest;
+static uint64_t auth_nc_floor; /* the highest timestamp of an evicted nonce */
 
 /* Entries come from blocks of their own, not one malloc each: they live
  * for nonce_lifetime (minutes), one per authenticated request, and
@@ -391,40 +399,77 @@ static size_t auth_nc_bucket(const unsigned char *key)
 	return ((size_t)key[8] | (size_t)key[9] << 8 | (size_t)key[10] << 16) % AUTH_NC_BUCKETS;
 }
 
-/* Drops expired entries of one chain (all chains when b is SIZE_MAX). Lock held. */
+static uint64_t auth_nc_ts(const unsigned char *key)
+{
+	uint64_t ts = 0;
+
+	for (int i = 0; i < 8; i++)
+		ts = ts << 8 | key[i];
+	return ts;
+}
+
+static void auth_nc_age_unlink(struct auth_nc *e)
+{
+	if (e->age_prev)
+		e->age_prev->age_next = e->age_next;
+	else
+		auth_nc_oldest = e->age_next;
+	if (e->age_next)
+		e->age_next->age_prev = e->age_prev;
+	else
+		auth_nc_newest = e->age_prev;
+}
+
+/* Drops expired entries of one chain. Lock held. */
 static void auth_nc_prune(size_t b, uint64_t now)
 {
-	size_t from = b == SIZE_MAX ? 0 : b, to = b == SIZE_MAX ? AUTH_NC_BUCKETS : b + 1;
+	struct auth_nc **pp = &auth_nc_tab[b];
 
-	for (size_t i = from; i < to; i++) {
-		struct auth_nc **pp = &auth_nc_tab[i];
+	while (*pp) {
+		struct auth_nc *e = *pp;
 
-		while (*pp) {
-			struct auth_nc *e = *pp;
-
-			if (e->expires_ms <= now) {
-				*pp = e->next;
-				auth_nc_put(e);
-				auth_nc_count--;
-			} else {
-				pp = &e->next;
-			}
+		if (e->expires_ms <= now) {
+			*pp = e->next;
+			auth_nc_age_unlink(e);
+			auth_nc_put(e);
+			auth_nc_count--;
+		} else {
+			pp = &e->next;
 		}
 	}
+}
+
+/* Drops the entry used first (expired or not). Lock held. */
+static void auth_nc_evict_oldest(void)
+{
+	struct auth_nc *e = auth_nc_oldest, **pp;
+	uint64_t ts;
+
+	if (!e)
+		return;
+	for (pp = &auth_nc_tab[auth_nc_bucket(e->key)]; *pp && *pp != e; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = e->next;
+	auth_nc_age_unlink(e);
+	ts = auth_nc_ts(e->key);
+	if (ts > auth_nc_floor)
+		auth_nc_floor = ts;
+	auth_nc_put(e);
+	auth_nc_count--;
 }
 
 bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s)
 {
 	unsigned char raw[AUTH_RAW_LEN + AUTH_MAC_LEN];
-	uint64_t ts = 0, now = auth_now();
+	uint64_t ts, now = auth_now();
 	struct auth_nc *e;
 	bool ok = false;
 	size_t b;
 
 	if (!nc || !auth_nonce_decode(nonce, raw))
 		return false;
-	for (int i = 0; i < 8; i++)
-		ts = ts << 8 | raw[i];
+	ts = auth_nc_ts(raw);
 	b = auth_nc_bucket(raw);
 	pthread_mutex_lock(&auth_lock);
 	auth_nc_prune(b, now);
@@ -437,10 +482,10 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 			e->nc = nc;
 		goto out;
 	}
-	if (auth_nc_count >= AUTH_NC_MAX)
-		auth_nc_prune(SIZE_MAX, now);
-	if (auth_nc_count >= AUTH_NC_MAX)
-		goto out; /* full of live nonces: the client gets a new one (stale) */
+	if (ts <= auth_nc_floor)
+		goto out; /* it may have been used and evicted: the client gets a new one */
+	while (auth_nc_count >= AUTH_NC_MAX)
+		auth_nc_evict_oldest();
 	e = auth_nc_get();
 	if (!e)
 		goto out;
@@ -449,6 +494,12 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 	e->expires_ms = ts + (uint64_t)lifetime_s * 1000 + 1000;
 	e->next = auth_nc_tab[b];
 	auth_nc_tab[b] = e;
+	e->age_prev = auth_nc_newest;
+	if (auth_nc_newest)
+		auth_nc_newest->age_next = e;
+	else
+		auth_nc_oldest = e;
+	auth_nc_newest = e;
 	auth_nc_count++;
 	ok = true;
 out:
@@ -469,6 +520,8 @@ static void auth_nc_clear(void)
 	}
 	auth_nc_free = NULL;
 	auth_nc_count = 0;
+	auth_nc_oldest = auth_nc_newest = NULL;
+	auth_nc_floor = 0;
 	pthread_mutex_unlock(&auth_lock);
 }
 
@@ -533,7 +586,7 @@ void sip_auth_challenge(struct sip_txn *txn, const struct sip_msg *req,
 			 stale ? ", stale=true" : "");
 		sip_msg_add_header(r, reg ? "WWW-Authenticate" : "Proxy-Authenticate", value);
 	}
-	sip_txn_send(txn, r);
+	sip_txn_send_forget(txn, r);
 }
 
 /* ================================================================ checking a request */
