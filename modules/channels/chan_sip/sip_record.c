@@ -18,6 +18,11 @@
  *     audio is thrown away: nothing is written.
  *   - A recorder ends when both taps are released (the relay stopped or an
  *     endpoint was freed): the writer closes the file and frees it.
+ *   - A recorder joins the writer's list only when its first digit comes;
+ *     one that never saw a digit (nearly every call) is freed by its last
+ *     release, without waking the writer: every bridged call has one, and
+ *     waking the writer twice per call to walk the list of all of them cost
+ *     a tenth of Octo's CPU at 400 calls/s.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +87,7 @@ struct sip_rec {
 	atomic_bool on;             /* the rings are being filled */
 	struct octo_channel *chan[2];
 	struct sip_rec *next; /* rec_list, under rec_lock */
+	bool listed;          /* on rec_list (under rec_lock) */
 	/* under rec_lock: digits from the worker */
 	char dq[REC_DIGQ];
 	uint8_t dq_leg[REC_DIGQ];
@@ -105,6 +111,9 @@ static pthread_t rec_thread;
 static int16_t rec_ulaw[256], rec_alaw[256];
 /* one period of the 1 kHz beep (8 samples at 8 kHz) in PCMU and PCMA */
 static uint8_t rec_beep_u[8], rec_beep_a[8];
+
+static void rec_free(struct sip_rec *r);
+static void *rec_main(void *arg);
 
 /* ---------------------------------------------------------------- G.711 */
 
@@ -172,6 +181,21 @@ void sip_rec_digit(struct sip_rec_leg *leg, char digit)
 		return;
 	r = leg->rec;
 	pthread_mutex_lock(&rec_lock);
+	if (!r->listed) {
+		if (!rec_running) {
+			rec_tables();
+			rec_stop = false;
+			if (pthread_create(&rec_thread, NULL, rec_main, NULL) != 0) {
+				pthread_mutex_unlock(&rec_lock);
+				octo_log(OCTO_ERROR, "SIP: call recording: cannot start the writer");
+				return;
+			}
+			rec_running = true;
+		}
+		r->next = rec_list;
+		rec_list = r;
+		r->listed = true;
+	}
 	if (r->dq_n < REC_DIGQ) {
 		r->dq[r->dq_n] = digit;
 		r->dq_leg[r->dq_n] = leg == &r->leg[1];
@@ -240,13 +264,22 @@ void sip_rec_beep(struct sip_rec_leg *leg, const struct octo_codec *codec, uint8
 
 void sip_rec_release(struct sip_rec_leg *leg)
 {
+	struct sip_rec *r, *unlisted = NULL;
+
 	if (!leg)
 		return;
+	r = leg->rec;
 	pthread_mutex_lock(&rec_lock);
 	atomic_store(&leg->released, true);
-	rec_wake = true;
-	pthread_cond_signal(&rec_cond);
+	if (r->listed) {
+		rec_wake = true;
+		pthread_cond_signal(&rec_cond);
+	} else if (atomic_load(&r->leg[0].released) && atomic_load(&r->leg[1].released)) {
+		unlisted = r; /* never recorded, nobody else holds it */
+	}
 	pthread_mutex_unlock(&rec_lock);
+	if (unlisted)
+		rec_free(unlisted);
 }
 
 /* ---------------------------------------------------------------- configuration */
@@ -750,23 +783,7 @@ int sip_rec_bridge(struct octo_channel *a, struct sip_media *ma, struct octo_cha
 	r->chan[1] = octo_obj_ref(b);
 	for (int i = 0; i < 2; i++)
 		r->leg[i].rec = r;
-	pthread_mutex_lock(&rec_lock);
-	if (!rec_running) {
-		rec_tables();
-		rec_stop = false;
-		if (pthread_create(&rec_thread, NULL, rec_main, NULL) != 0) {
-			pthread_mutex_unlock(&rec_lock);
-			octo_obj_unref(r->chan[0]);
-			octo_obj_unref(r->chan[1]);
-			free(r);
-			return OCTO_EFAIL;
-		}
-		rec_running = true;
-	}
-	r->next = rec_list;
-	rec_list = r;
-	pthread_mutex_unlock(&rec_lock);
-	/* from here the writer frees r once both taps are released */
+	/* from here the last release (or the writer, once r is listed) frees r */
 	taken[0] = sip_media_tap(ma, &r->leg[0]) == 0;
 	taken[1] = sip_media_tap(mb, &r->leg[1]) == 0;
 	for (int i = 0; i < 2; i++)
