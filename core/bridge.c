@@ -869,7 +869,7 @@ struct bridge_req {
 };
 
 struct bridge_run {
-	struct bridge_run *next;
+	struct bridge_run *next, *prev; /* bridges (prev: O(1) unlisting) */
 	struct octo_channel *m[2];            /* our references; NULL once gone */
 	enum bridge_kind kind[2];
 	struct bridge_run *lender[2];         /* BK_BORROWED: the parked bridge it belongs to */
@@ -972,6 +972,9 @@ static void bridge_list(struct bridge_run *run)
 		run->lender[1] = &loan->run;
 	}
 	run->next = bridges;
+	run->prev = NULL;
+	if (bridges)
+		bridges->prev = run;
 	bridges = run;
 	run->listed = true;
 	pthread_mutex_unlock(&bridges_lock);
@@ -985,12 +988,13 @@ static void bridge_unlist_locked(struct bridge_run *run)
 {
 	if (!run->listed)
 		return;
-	for (struct bridge_run **pp = &bridges; *pp; pp = &(*pp)->next) {
-		if (*pp == run) {
-			*pp = run->next;
-			break;
-		}
-	}
+	if (run->prev)
+		run->prev->next = run->next;
+	else
+		bridges = run->next;
+	if (run->next)
+		run->next->prev = run->prev;
+	run->next = run->prev = NULL;
 	run->listed = false;
 }
 
