@@ -1819,6 +1819,15 @@ static void call_hangup_loop(void *data)
 	c->chan = NULL;
 }
 
+static void call_hangup_async(void *data)
+{
+	struct call_job *j = data;
+
+	call_hangup_loop(j);
+	octo_obj_unref(j->call);
+	free(j);
+}
+
 static void call_tech_hangup(struct octo_channel *chan, int cause)
 {
 	struct call_job j = { .arg = cause };
@@ -1832,6 +1841,20 @@ static void call_tech_hangup(struct octo_channel *chan, int cause)
 		return;
 	j.call = c;
 	j.chan = chan;
+	if (!octo_loop_is_current()) {
+		/* Nothing waits for the BYE or CANCEL: the call's thread goes on
+		 * at once (each hop the thread waited for cost the loop a thread
+		 * wake-up); the job keeps c (and c its channel) until it ran. */
+		struct call_job *aj = malloc(sizeof(*aj));
+
+		if (aj) {
+			*aj = j;
+			aj->chan = NULL; /* borrowed: not for later */
+			if (octo_loop_call(call_hangup_async, aj) == 0)
+				return;
+			free(aj);
+		}
+	}
 	if (sip_loop_run(call_hangup_loop, &j) != 0)
 		call_hangup_loop(&j); /* the loop is gone: nothing runs concurrently */
 	octo_obj_unref(c);

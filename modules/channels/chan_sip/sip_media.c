@@ -1372,14 +1372,19 @@ static void *media_main(void *arg)
 				 strerror(errno));
 			break;
 		}
+		/* commands first: one given before a packet arrived (a tap, a
+		 * relay start) must apply to it, also within one batch */
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.ptr == &w->evfd)
+				cmds = true;
+		if (cmds)
+			media_commands(w);
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 			struct media_tag *tag;
 
-			if (p == &w->evfd) {
-				cmds = true;
+			if (p == &w->evfd)
 				continue;
-			}
 			if (p == &w->tfd) {
 				tick = true;
 				continue;
@@ -1396,8 +1401,6 @@ static void *media_main(void *arg)
 		}
 		if (tick)
 			media_tick(w);
-		if (cmds)
-			media_commands(w);
 		media_bury(w);
 	}
 	media_bury(w);
@@ -1862,7 +1865,7 @@ void sip_media_set_rx_expected(struct sip_media *m, bool expected)
 	pthread_mutex_lock(&media_ctl);
 	w = atomic_load(&m->owner);
 	if (w)
-		media_run(w, media_rx_expected_fn, &a);
+		media_post_copy(w, media_rx_expected_fn, &a, sizeof(a));
 	pthread_mutex_unlock(&media_ctl);
 }
 
@@ -1952,7 +1955,8 @@ int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 		if (wa != wb) {
 			/* both legs on one worker: b moves over to a's */
 			media_run(wb, media_detach_fn, b);
-			media_run(wa, media_attach_fn, b);
+			/* in order before the relay start below, on the same worker */
+			media_post_copy(wa, media_attach_fn, b, 0);
 		}
 		media_run(wa, media_relay_start_fn, &r);
 	}
@@ -1973,13 +1977,13 @@ static void media_tap_fn(struct media_worker *w, void *arg)
 	struct media_tap_args *t = arg;
 
 	if (atomic_load(&t->m->dead) || (t->tap && t->m->mode != MEDIA_RELAY)) {
-		t->rc = OCTO_EINVAL;
+		if (t->tap)
+			sip_rec_release(t->tap); /* not taken: the recorder lets it go */
 		return;
 	}
 	if (t->m->tap && t->m->tap != t->tap)
 		sip_rec_release(t->m->tap);
 	t->m->tap = t->tap;
-	t->rc = 0;
 }
 
 struct media_tap_digit {
@@ -2009,19 +2013,20 @@ void sip_media_tap_digit(struct sip_media *m, char digit)
 	pthread_mutex_unlock(&media_ctl);
 }
 
-int sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap)
+void sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap)
 {
-	struct media_tap_args t = { m, tap, OCTO_EINVAL };
-	struct media_worker *w;
+	struct media_tap_args t = { m, tap, 0 };
+	struct media_worker *w = NULL;
 
-	if (!m || media_self)
-		return OCTO_EINVAL;
-	pthread_mutex_lock(&media_ctl);
-	w = atomic_load(&m->owner);
-	if (w)
-		media_run(w, media_tap_fn, &t);
-	pthread_mutex_unlock(&media_ctl);
-	return t.rc;
+	if (m && !media_self) {
+		pthread_mutex_lock(&media_ctl);
+		w = atomic_load(&m->owner);
+		if (w) /* in order after the relay start that made m a relay leg */
+			media_post_copy(w, media_tap_fn, &t, sizeof(t));
+		pthread_mutex_unlock(&media_ctl);
+	}
+	if (!w && tap)
+		sip_rec_release(tap);
 }
 
 /* ---------------------------------------------------------------- frames */

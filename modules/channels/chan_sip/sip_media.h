@@ -199,10 +199,11 @@ int sip_media_moh_send(struct sip_media *m, const uint8_t *pcmu, const uint8_t *
  * (they are still relayed) and hands it each relayed audio payload. When
  * the relay stops or the endpoint is freed the tap is detached and
  * sip_rec_release() called for it on the worker; so it is when another tap
- * (or NULL) replaces it. Returns 0, or OCTO_EINVAL (not relaying, freed;
- * the tap was not taken: release it yourself). [any] */
+ * (or NULL) replaces it. Asynchronous, in order after the commands already
+ * given to the endpoint (the relay start): when m is not relaying then, or
+ * is freed, the tap is not taken and is released on the worker. [any] */
 struct sip_rec_leg;
-int sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap);
+void sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap);
 /* A digit the leg's phone sent otherwise (SIP INFO) goes to its tap, if it
  * has one (asynchronously, on the worker). [any] */
 void sip_media_tap_digit(struct sip_media *m, char digit);

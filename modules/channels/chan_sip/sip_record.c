@@ -772,7 +772,6 @@ int sip_rec_bridge(struct octo_channel *a, struct sip_media *ma, struct octo_cha
 		   struct sip_media *mb)
 {
 	struct sip_rec *r;
-	bool taken[2];
 
 	if (!a || !b || !ma || !mb)
 		return OCTO_EINVAL;
@@ -784,12 +783,9 @@ int sip_rec_bridge(struct octo_channel *a, struct sip_media *ma, struct octo_cha
 	for (int i = 0; i < 2; i++)
 		r->leg[i].rec = r;
 	/* from here the last release (or the writer, once r is listed) frees r */
-	taken[0] = sip_media_tap(ma, &r->leg[0]) == 0;
-	taken[1] = sip_media_tap(mb, &r->leg[1]) == 0;
-	for (int i = 0; i < 2; i++)
-		if (!taken[i])
-			sip_rec_release(&r->leg[i]);
-	return taken[0] && taken[1] ? 0 : OCTO_EINVAL;
+	sip_media_tap(ma, &r->leg[0]);
+	sip_media_tap(mb, &r->leg[1]);
+	return 0;
 }
 
 void sip_rec_fini(void)

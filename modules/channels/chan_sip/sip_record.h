@@ -33,8 +33,8 @@ struct sip_rec_leg;
 /* A bridge of channels a and b started with the relay of media ma <-> mb:
  * attaches a recorder to both endpoints (the writer thread starts with the
  * first one). The recorder lives until both taps are released (relay
- * stopped or endpoint freed), then the writer closes its file. Not on a
- * media worker. 0 or OCTO_E*. */
+ * stopped or endpoint freed, or a tap not taken), then it is freed (by the
+ * writer when it recorded). Not on a media worker. 0 or OCTO_E*. */
 int sip_rec_bridge(struct octo_channel *a, struct sip_media *ma, struct octo_channel *b,
 		   struct sip_media *mb);
 
