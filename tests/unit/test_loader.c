@@ -95,6 +95,48 @@ OCTO_TEST(registry_get_holds_the_module)
 	OCTO_CHECK(octo_registry_peek(OCTO_REG_APP, "GoodApp", NULL) == NULL);
 }
 
+/* Thousands of holders (one per live channel) taken and given back in any
+ * order: each is counted under its own name and the module is free again
+ * at the end. */
+OCTO_TEST(many_holders_in_any_order)
+{
+	enum { N = 3000 };
+	const struct octo_app *app[N];
+	char name[48], err[512];
+
+	setup();
+	if (!octo_registry_peek(OCTO_REG_APP, "GoodApp", NULL))
+		OCTO_CHECK_INT_EQ(octo_loader_load("mod_good", err, sizeof(err)), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "Test/%d-%08x", 100 + i % 7, (unsigned)i);
+		app[i] = octo_registry_get(OCTO_REG_APP, "goodapp", name);
+		OCTO_CHECK(app[i] != NULL);
+	}
+	/* a second hold by one holder counts under the same name */
+	OCTO_CHECK(octo_registry_get(OCTO_REG_APP, "goodapp", "Test/100-00000000") != NULL);
+	/* give back every third, then the rest backwards */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = pass ? N - 1 : 0; pass ? i >= 0 : i < N; i += pass ? -1 : 1) {
+			if ((i % 3 == 0) == (pass == 0) && app[i]) {
+				snprintf(name, sizeof(name), "Test/%d-%08x", 100 + i % 7, (unsigned)i);
+				octo_registry_put(OCTO_REG_APP, app[i], name);
+				app[i] = NULL;
+			}
+		}
+		if (!pass) {
+			OCTO_CHECK_INT_EQ(octo_loader_unload("mod_good", false, err, sizeof(err)),
+					  OCTO_EBUSY);
+			OCTO_CHECK_CONTAINS(err, "Test/100-00000000 (1), Test/101-00000001 (1)");
+			OCTO_CHECK(!strstr(err, "Test/103-00000003"));
+		}
+	}
+	OCTO_CHECK_INT_EQ(octo_loader_unload("mod_good", false, err, sizeof(err)), OCTO_EBUSY);
+	OCTO_CHECK_STR_EQ(err, "cannot unload mod_good: in use by Test/100-00000000 (1)");
+	octo_registry_put(OCTO_REG_APP, octo_registry_peek(OCTO_REG_APP, "GoodApp", NULL),
+			  "Test/100-00000000");
+	OCTO_CHECK_INT_EQ(octo_loader_unload("mod_good", false, err, sizeof(err)), 0);
+}
+
 /* A hold taken with get() on an item that its module then unregisters (a
  * trunk removed by a reload while a call uses it) is still given back by
  * put(): the module can unload afterwards. */
