@@ -403,14 +403,44 @@ static void call_media_digit(void *data, char digit)
 }
 
 /* Media of a new call: the local IP towards `peer` and an RTP endpoint. */
-static int call_media_start(struct sip_call *c, const struct sip_addr *peer)
+static const struct octo_chan_tech call_tech;
+
+/* The RTP endpoint of the SIP call this outgoing leg was dialled for (the
+ * channel named by its LINKEDID), or NULL. Loop thread: call media change
+ * only here. */
+static struct sip_media *call_media_near(struct octo_channel *chan)
+{
+	struct octo_channel *first;
+	struct sip_media *m = NULL;
+	char id[64];
+
+	if (!chan || !octo_chan_var_get(chan, "LINKEDID", id, sizeof(id)))
+		return NULL;
+	first = octo_chan_find(id);
+	if (first && first != chan && octo_chan_tech(first) == &call_tech) {
+		struct sip_call *fc;
+
+		pthread_mutex_lock(&call_lock);
+		fc = octo_chan_pvt(first);
+		if (fc)
+			m = fc->media;
+		pthread_mutex_unlock(&call_lock);
+	}
+	octo_obj_unref(first);
+	return m;
+}
+
+/* `chan`: an outgoing leg's channel (its media goes near the caller's), or NULL. */
+static int call_media_start(struct sip_call *c, const struct sip_addr *peer,
+			    struct octo_channel *chan)
 {
 	struct sip_media *m;
 	unsigned port;
 
 	if (sip_transport_local(peer, c->local_ip, sizeof(c->local_ip), &port) != 0)
 		return OCTO_EFAIL;
-	m = sip_media_alloc(c->local_ip);
+	/* on the worker of the caller's leg: the relay then never moves a leg */
+	m = sip_media_alloc_near(c->local_ip, call_media_near(chan));
 	if (!m)
 		m = sip_media_alloc(strchr(c->local_ip, ':') ? "::" : "0.0.0.0");
 	if (!m)
@@ -810,7 +840,7 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 		goto out;
 	}
 	c->have_dlg = true;
-	if (call_media_start(c, &c->dlg.peer) != 0) {
+	if (call_media_start(c, &c->dlg.peer, NULL) != 0) {
 		call_reject(txn, 503, "Service Unavailable", "no RTP port free");
 		goto out;
 	}
@@ -1600,7 +1630,7 @@ static void call_call_loop(void *data)
 		octo_service_put(users, "chan_sip");
 	}
 resolved:
-	if (call_media_start(c, &c->target) != 0 ||
+	if (call_media_start(c, &c->target, chan) != 0 ||
 	    sip_transport_local(&c->target, host, sizeof(host), &port) != 0) {
 		octo_chan_step(chan, "SIP: no RTP port free");
 		j->rc = OCTO_EBUSY;

@@ -113,6 +113,12 @@ struct sip_media {
 
 	/* the worker owning the sockets: set on the worker, under media_ctl */
 	_Atomic(struct media_worker *) owner;
+	/* What the control calls asked for, under media_ctl: the worker's own
+	 * fields follow in the order of its commands, these at once, so that
+	 * set_remote and a relay start on one worker need not wait for it. */
+	const struct octo_codec *ctl_codec; /* borrowed: `codec` holds the reference */
+	bool ctl_remote;
+	struct sip_media *ctl_peer;
 	atomic_bool dead;
 	struct sip_media *w_prev, *w_next; /* worker: its member list */
 	struct sip_media *grave_next;      /* worker */
@@ -1621,6 +1627,11 @@ static bool media_bind_pair(struct sip_media *m, const char *ip, const struct si
 
 struct sip_media *sip_media_alloc(const char *local_ip)
 {
+	return sip_media_alloc_near(local_ip, NULL);
+}
+
+struct sip_media *sip_media_alloc_near(const char *local_ip, const struct sip_media *near)
+{
 	struct sip_media_conf c;
 	struct sip_media *m;
 	struct in6_addr a6;
@@ -1654,9 +1665,14 @@ struct sip_media *sip_media_alloc(const char *local_ip)
 
 	media_conf_get(&c);
 	pthread_mutex_lock(&media_ctl);
-	for (unsigned i = 0; i < media_nworkers; i++)
-		if (!w || atomic_load(&media_workers[i]->members) < atomic_load(&w->members))
-			w = media_workers[i];
+	if (near && !atomic_load(&near->dead))
+		w = atomic_load(&near->owner);
+	if (!w || !w->running) {
+		w = NULL;
+		for (unsigned i = 0; i < media_nworkers; i++)
+			if (!w || atomic_load(&media_workers[i]->members) < atomic_load(&w->members))
+				w = media_workers[i];
+	}
 	if (!w || !media_bind_pair(m, local_ip, &c)) {
 		pthread_mutex_unlock(&media_ctl);
 		if (w)
@@ -1734,6 +1750,10 @@ void sip_media_free(struct sip_media *m)
 	pthread_mutex_unlock(&m->lock);
 	pthread_mutex_lock(&media_ctl);
 	media_unlist(m);
+	if (m->ctl_peer) {
+		m->ctl_peer->ctl_peer = NULL;
+		m->ctl_peer = NULL;
+	}
 	w = atomic_load(&m->owner);
 	if (w) {
 		media_post_copy(w, media_kill_fn, m, 0);
@@ -1783,6 +1803,16 @@ static void media_remote_fn(struct media_worker *w, void *arg)
 	a->codec = old;
 }
 
+/* The asynchronous set_remote: the worker gives the replaced codec back. */
+static void media_remote_post_fn(struct media_worker *w, void *arg)
+{
+	struct media_remote_args *a = arg;
+
+	media_remote_fn(w, a);
+	if (a->codec)
+		octo_registry_put(OCTO_REG_CODEC, a->codec, "chan_sip");
+}
+
 int sip_media_set_remote(struct sip_media *m, const char *ip, unsigned port, int pt,
 			 const char *codec, int dtmf_pt)
 {
@@ -1804,12 +1834,17 @@ int sip_media_set_remote(struct sip_media *m, const char *ip, unsigned port, int
 	a.send_ok = port != 0 && !media_addr_is_any(&a.sa);
 	pthread_mutex_lock(&media_ctl);
 	w = atomic_load(&m->owner);
-	if (w)
-		media_run(w, media_remote_fn, &a);
+	if (w) {
+		m->ctl_codec = a.codec;
+		m->ctl_remote = true;
+		/* not waited for: the worker's commands stay in order, so a
+		 * packet it reads after this call's command sees the new far end
+		 * (the loop used to block here for a worker wake-up per call) */
+		media_post_copy(w, media_remote_post_fn, &a, sizeof(a));
+		a.codec = NULL;
+	}
 	pthread_mutex_unlock(&media_ctl);
-	if (!w)
-		a.codec = NULL; /* freed meanwhile: cannot happen with a valid m */
-	if (a.codec)
+	if (a.codec) /* freed meanwhile: cannot happen with a valid m */
 		octo_registry_put(OCTO_REG_CODEC, a.codec, "chan_sip");
 	return 0;
 }
@@ -1935,6 +1970,19 @@ static void media_relay_stop_fn(struct media_worker *w, void *arg)
 	media_set_mode(r->b, MEDIA_IDLE);
 }
 
+/* What media_relay_start_fn will find, from the control side's view. media_ctl held. */
+static int media_relay_check(const struct sip_media *a, const struct sip_media *b)
+{
+	if (a->ctl_peer == b)
+		return 0;
+	if (a->ctl_peer || b->ctl_peer)
+		return OCTO_EBUSY;
+	if (!a->ctl_remote || !b->ctl_remote || !media_can_convert(a->ctl_codec, b->ctl_codec) ||
+	    !media_can_convert(b->ctl_codec, a->ctl_codec))
+		return OCTO_EINVAL;
+	return 0;
+}
+
 int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 {
 	struct media_relay_args r = { a, b, 0 };
@@ -1950,15 +1998,25 @@ int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 	if (!wa || !wb) {
 		r.rc = OCTO_EINVAL;
 	} else if (!start) {
+		if (a->ctl_peer == b)
+			a->ctl_peer = b->ctl_peer = NULL;
 		media_post_copy(wa, media_relay_stop_fn, &r, sizeof(r));
+	} else if ((r.rc = media_relay_check(a, b)) != 0 || a->ctl_peer == b) {
+		/* refused, or relaying already: nothing to do */
 	} else {
+		a->ctl_peer = b;
+		b->ctl_peer = a;
 		if (wa != wb) {
 			/* both legs on one worker: b moves over to a's */
 			media_run(wb, media_detach_fn, b);
-			/* in order before the relay start below, on the same worker */
+			/* in order before the relay start below, on the same worker;
+			 * b's commands from now on go to wa, after the attach */
+			atomic_store(&b->owner, wa);
 			media_post_copy(wa, media_attach_fn, b, 0);
 		}
-		media_run(wa, media_relay_start_fn, &r);
+		/* the legs share a worker now: its commands run in order, and
+		 * the check above gave the result the start will have */
+		media_post_copy(wa, media_relay_start_fn, &r, sizeof(r));
 	}
 	pthread_mutex_unlock(&media_ctl);
 	return r.rc;

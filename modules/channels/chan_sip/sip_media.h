@@ -98,6 +98,10 @@ void sip_media_apply(const struct sip_media_conf *conf);
  * a numeric IP, or the workers are not running. The ports are tried from
  * a cursor that moves on, so a port just freed is not reused at once. [any] */
 struct sip_media *sip_media_alloc(const char *local_ip);
+/* Like sip_media_alloc, on the media worker of `near` (NULL, or freed: the
+ * least loaded one): the two legs of a call relayed by one worker need not
+ * move, and their relay starts without waiting for a worker. [any] */
+struct sip_media *sip_media_alloc_near(const char *local_ip, const struct sip_media *near);
 unsigned sip_media_port(const struct sip_media *m);
 
 /* Where to send, from the SDP of the far end ("192.0.2.7" or an IPv6
