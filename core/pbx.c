@@ -10,13 +10,16 @@
  * entry is found again in the running dialplan, so a reload takes effect at
  * the next step of calls in progress.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "octo/channel.h"
 #include "octo/cli.h"
@@ -47,6 +50,7 @@ static _Thread_local struct pbx_frame *pbx_frame;
 static pthread_mutex_t pbx_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pbx_cond = PTHREAD_COND_INITIALIZER;
 static unsigned pbx_threads;
+#define PBX_THREAD_NICE 5 /* call threads: this much nicer than the daemon */
 static struct octo_channel **pbx_running;
 static size_t pbx_running_count, pbx_running_cap;
 
@@ -481,6 +485,23 @@ static void *pbx_thread(void *arg)
 
 	snprintf(name, sizeof(name), "call %s", octo_chan_name(chan));
 	octo_thread_register(name);
+	/* Under load the event loop (all signalling) and the media workers
+	 * share the cores with one thread per call: with equal weights the
+	 * scheduler gave the one loop thread the share of one call, its queue
+	 * backed up and new calls were shed while the cores were not full. A
+	 * call thread's work waits on the loop anyway, so it yields first.
+	 * (Raising a nice value needs no privilege; Linux applies it per thread.) */
+	{
+		id_t self = (id_t)gettid();
+		int nice_now;
+
+		errno = 0;
+		nice_now = getpriority(PRIO_PROCESS, self);
+		if (errno == 0 && nice_now < 19 &&
+		    setpriority(PRIO_PROCESS, self,
+				nice_now + PBX_THREAD_NICE < 19 ? nice_now + PBX_THREAD_NICE : 19) != 0)
+			octo_debug(1, "pbx: call thread priority not lowered: %s", strerror(errno));
+	}
 	octo_pbx_run(chan);
 	pbx_running_remove(chan);
 	octo_thread_unregister();
