@@ -438,6 +438,12 @@ const struct sip_addr *sip_txn_peer(const struct sip_txn *txn);
 int sip_txn_status(const struct sip_txn *txn);
 /* User data of a server transaction (a client's is given to sip_txn_client);
  * `end` is called once when the transaction ends. [loop] */
+/* A client transaction stops reporting to its caller: no more responses,
+ * no end callback. Returns the caller's data (NULL once it ended) for the
+ * caller to let go: a call that is over need not be kept for the 32 s an
+ * answered INVITE's transaction lingers (RFC 6026 Timer M) -- it kept every
+ * call of the last 32 s in memory. [loop] */
+void *sip_txn_client_detach(struct sip_txn *txn);
 void sip_txn_set_data(struct sip_txn *txn, void *data,
 		      void (*end)(struct sip_txn *txn, enum sip_txn_end why, void *data));
 void *sip_txn_data(const struct sip_txn *txn);

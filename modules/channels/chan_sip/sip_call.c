@@ -187,11 +187,27 @@ static int call_set_key(struct sip_call *c, const char *call_id, const char *tag
 	return 0;
 }
 
+static void call_unref_job(void *data)
+{
+	octo_obj_unref(data);
+}
+
 static void call_unlink(struct sip_call *c)
 {
 	if (c->linked) {
 		c->linked = false;
 		octo_container_unlink(call_table, c);
+	}
+	/* over: its INVITE's transaction (lingering 32 s) lets go of it */
+	if (c->ict && c->state == CALL_ENDED) {
+		struct sip_call *held = sip_txn_client_detach(c->ict);
+
+		octo_obj_unref(c->ict);
+		c->ict = NULL;
+		/* that reference may be what the running handler (the INVITE's
+		 * own response callback) uses: it goes after the handler */
+		if (held && octo_loop_call(call_unref_job, held) != 0)
+			octo_obj_unref(held); /* the loop is gone: no handler runs */
 	}
 }
 
@@ -1234,6 +1250,8 @@ static void call_bye_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
 
 static const struct sip_client_ops call_bye_ops = { .response = call_bye_resp,
 						    .end = call_txn_end };
+/* A BYE's answer changes nothing: its transaction does not keep the call. */
+static const struct sip_client_ops call_bye_only_ops = { 0 };
 
 static void call_send_bye(struct sip_call *c)
 {
@@ -1247,9 +1265,7 @@ static void call_send_bye(struct sip_call *c)
 	bye = sip_dialog_request(&c->dlg, SIP_BYE, 0);
 	if (!bye)
 		return;
-	t = sip_txn_client(bye, &c->dlg.peer, &call_bye_ops, octo_obj_ref(c));
-	if (!t)
-		octo_obj_unref(c);
+	t = sip_txn_client(bye, &c->dlg.peer, &call_bye_only_ops, NULL);
 	octo_obj_unref(t);
 }
 

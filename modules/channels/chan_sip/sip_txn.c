@@ -83,6 +83,8 @@ static unsigned long txn_live, txn_peak;
 static bool txn_trim_again; /* trimmed at a sixteenth: once more at zero */
 #define TXN_TRIM_PEAK 2000
 
+static bool txn_is_client(const struct sip_txn *t);
+
 static const char *const txn_kind_names[SIP_TXN_KINDS] = { "INVITE client", "non-INVITE client",
 							   "INVITE server", "non-INVITE server" };
 static const char *const txn_state_names[SIP_TXN_STATES] = { "Calling",   "Trying",    "Proceeding",
@@ -239,6 +241,18 @@ void sip_txn_set_data(struct sip_txn *t, void *data,
 {
 	t->data = data;
 	t->tu_end = end;
+}
+
+void *sip_txn_client_detach(struct sip_txn *t)
+{
+	void *data;
+
+	if (!t || !txn_is_client(t) || t->ended)
+		return NULL;
+	data = t->data;
+	t->ops = NULL;
+	t->data = NULL;
+	return data;
 }
 
 void *sip_txn_data(const struct sip_txn *t)
