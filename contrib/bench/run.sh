@@ -14,10 +14,14 @@
 #             (SIPp play_pcap_audio on both phones, relayed by Octo); the
 #             calls are set up at --ramp calls/s, then Octo's CPU is sampled
 #             for the step time while all of them are up
-#             (default 50,100,200,400,800,1200,1600)
+#             (default 50,100,200,400,800,1200,1600). SIPp's pcap play sends
+#             through raw sockets, and on loopback the kernel hands every
+#             UDP packet to those raw sockets too, in the sender's context:
+#             about a quarter of the CPU charged to Octo here is that
+#             delivery (perf: raw_local_deliver under the workers' sendmmsg)
 #   register  REGISTER with digest auth from --users users (SIPp CSV
 #             injection, each REGISTER the next user); steps are rates
-#             (REGISTER/s), 20 s each (default 100,200,400,800,1600)
+#             (REGISTER/s), 20 s each (default 100,200,400,800,1600,3200,6400)
 #   cdr       the calls mode's steps, each followed by a count of the CDR
 #             rows the call legs left in cdr.db (the default sqlite
 #             backend): every call SIPp saw succeed must have its answered
@@ -570,7 +574,7 @@ mode_rates()
 	calls:yes|cdr:yes) echo 5 10 ;;
 	media:no) echo 50 100 200 400 800 1200 1600 ;;
 	media:yes) echo 4 10 ;;
-	register:no) echo 100 200 400 800 1600 ;;
+	register:no) echo 100 200 400 800 1600 3200 6400 ;;
 	register:yes) echo 20 50 ;;
 	esac
 }
