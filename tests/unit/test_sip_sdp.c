@@ -79,6 +79,42 @@ OCTO_TEST(hold_and_media_level_attributes)
 	OCTO_CHECK_INT_EQ(s.dir, SIP_DIR_SENDONLY);
 }
 
+/* RFC 3605: where the far end wants RTCP; a bad a=rtcp is ignored. */
+OCTO_TEST(rtcp_attribute)
+{
+	struct sip_sdp s;
+	const char *why;
+
+	OCTO_CHECK_INT_EQ(parse("v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\n"
+				"m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.5\r\na=rtcp:53020\r\n",
+				&s, &why),
+			  0);
+	OCTO_CHECK_INT_EQ(s.rtcp_port, 53020);
+	OCTO_CHECK_STR_EQ(s.rtcp_ip, "");
+	OCTO_CHECK_INT_EQ(parse("v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\n"
+				"m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.5\r\n"
+				"a=rtcp:53021 IN IP4 192.0.2.9\r\n",
+				&s, &why),
+			  0);
+	OCTO_CHECK_INT_EQ(s.rtcp_port, 53021);
+	OCTO_CHECK_STR_EQ(s.rtcp_ip, "192.0.2.9");
+	/* none, port 0, a name for an address, a wrong address type: port + 1 */
+	static const char *const bad[] = { "", "a=rtcp:0\r\n", "a=rtcp:70000\r\n",
+					   "a=rtcp:5000 IN IP4 pbx.example.com\r\n",
+					   "a=rtcp:5000 IN IP6 192.0.2.9\r\n", "a=rtcp:x\r\n",
+					   "a=rtcp\r\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char sdp[512];
+
+		snprintf(sdp, sizeof(sdp),
+			 "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\n"
+			 "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.5\r\n%s",
+			 bad[i]);
+		OCTO_CHECK_INT_EQ(parse(sdp, &s, &why), 0);
+		OCTO_CHECK_INT_EQ(s.rtcp_port, 0);
+	}
+}
+
 OCTO_TEST(hostile_descriptions_are_refused_with_a_reason)
 {
 	struct sip_sdp s;

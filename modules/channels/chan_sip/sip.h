@@ -690,6 +690,8 @@ struct sip_sdp {
 	int audio_index;    /* which m= line is the audio one */
 	int nstreams;       /* m= lines; the others are rejected in answers */
 	char streams[SIP_SDP_MAX_STREAMS][32]; /* "video RTP/AVP 31" of each m= line */
+	unsigned rtcp_port; /* a=rtcp (RFC 3605) of the audio stream, or 0: port + 1 */
+	char rtcp_ip[64];   /* its address, or "": the connection address */
 };
 
 /* Parses and validates `len` bytes (hostile input: size bounded, NUL bytes,

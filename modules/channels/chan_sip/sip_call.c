@@ -329,6 +329,9 @@ static int call_apply_remote(struct sip_call *c, const struct sip_sdp *sdp, bool
 					     ? 0
 					     : sdp->port,
 				     c->pt, c->codec, c->dtmf_pt);
+	if (c->media && sdp->rtcp_port) /* a=rtcp: RTCP not on port + 1 */
+		sip_media_set_rtcp_remote(c->media, *sdp->rtcp_ip ? sdp->rtcp_ip : sdp->ip,
+					  sdp->rtcp_port);
 	return 0;
 }
 

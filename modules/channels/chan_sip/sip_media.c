@@ -1865,6 +1865,38 @@ int sip_media_set_remote(struct sip_media *m, const char *ip, unsigned port, int
 	return 0;
 }
 
+struct media_rtcp_args {
+	struct sip_media *m;
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+static void media_rtcp_remote_fn(struct media_worker *w, void *arg)
+{
+	struct media_rtcp_args *a = arg;
+
+	pthread_mutex_lock(&a->m->lock);
+	memcpy(&a->m->rtcp_remote, &a->sa, a->len);
+	a->m->rtcp_remote_len = a->len;
+	pthread_mutex_unlock(&a->m->lock);
+}
+
+int sip_media_set_rtcp_remote(struct sip_media *m, const char *ip, unsigned port)
+{
+	struct media_rtcp_args a = { .m = m };
+	struct media_worker *w;
+
+	if (!m || !ip || !port || port > 65535 || media_self ||
+	    !media_parse_addr(ip, port, m->family, &a.sa, &a.len))
+		return OCTO_EINVAL;
+	pthread_mutex_lock(&media_ctl);
+	w = atomic_load(&m->owner);
+	if (w) /* after the set_remote before it, which forgets the RTCP address */
+		media_post_copy(w, media_rtcp_remote_fn, &a, sizeof(a));
+	pthread_mutex_unlock(&media_ctl);
+	return 0;
+}
+
 struct media_cb_args {
 	struct sip_media *m;
 	void (*timeout)(void *);

@@ -114,6 +114,10 @@ unsigned sip_media_port(const struct sip_media *m);
  * unknown codec name) or OCTO_ENOTFOUND (codec_g711 not loaded). [any] */
 int sip_media_set_remote(struct sip_media *m, const char *ip, unsigned port, int pt,
 			 const char *codec, int dtmf_pt);
+/* Where RTCP goes when the far end's SDP says (a=rtcp, RFC 3605) instead of
+ * the RTP port + 1; call it after each set_remote (which forgets it). RTCP
+ * received from elsewhere still wins (symmetric RTCP). 0 or OCTO_EINVAL. [any] */
+int sip_media_set_rtcp_remote(struct sip_media *m, const char *ip, unsigned port);
 
 /*
  * Relays between two legs packet by packet (start=true) until stopped

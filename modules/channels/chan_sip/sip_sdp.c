@@ -54,6 +54,31 @@ static bool sdp_ip_ok(const char *addrtype, const char *addr)
 	return inet_pton(AF_INET, addr, buf) == 1;
 }
 
+/* a=rtcp:PORT [IN IP4|IP6 ADDR] (RFC 3605); anything else is ignored, as
+ * an attribute we cannot use. */
+static void sdp_rtcp_attr(const char *v, struct sip_sdp *out)
+{
+	char port[8], net[4], type[4], addr[64];
+	unsigned long p;
+	int n;
+
+	if (!v || strlen(v) > 100)
+		return;
+	n = sscanf(v, "%7s %3s %3s %63s", port, net, type, addr);
+	if (n < 1 || !sdp_number(port, 65535, &p) || !p)
+		return;
+	if (n == 1) {
+		out->rtcp_port = (unsigned)p;
+		out->rtcp_ip[0] = '\0';
+		return;
+	}
+	if (n != 4 || strcasecmp(net, "IN") ||
+	    (strcasecmp(type, "IP4") && strcasecmp(type, "IP6")) || !sdp_ip_ok(type, addr))
+		return;
+	out->rtcp_port = (unsigned)p;
+	octo_strlcpy(out->rtcp_ip, addr, sizeof(out->rtcp_ip));
+}
+
 static int sdp_dir_parse(const char *field)
 {
 	for (int d = SIP_DIR_SENDRECV; d <= SIP_DIR_INACTIVE; d++)
@@ -100,6 +125,10 @@ static int sdp_formats(sdp_message_t *s, int m, struct sip_sdp *out, const char 
 
 		if (d >= 0) {
 			out->dir = (enum sip_sdp_dir)d;
+			continue;
+		}
+		if (!strcasecmp(p, "rtcp")) {
+			sdp_rtcp_attr(v, out);
 			continue;
 		}
 		if (strcasecmp(p, "rtpmap") || !v)

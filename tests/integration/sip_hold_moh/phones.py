@@ -6,7 +6,7 @@ INVITE with a Replaces header. The octo CLI is reached through OCTO_BIN,
 OCTO_CONF and OCTO_SOCK from the environment.
 
 usage: phones.py HOST PORT SCENARIO USER=PASSWORD...
-scenarios: moh, moh_class, no_moh, rtcp_relay, rtcp_echo, replaces,
+scenarios: moh, moh_class, no_moh, rtcp_relay, rtcp_echo, rtcp_attr, replaces,
            replaces_errors
 Prints every step; exit status 0 when the scenario went as expected.
 """
@@ -150,11 +150,30 @@ class Phone(ua.Phone):
 
     def send_rtcp(self, dlg, data):
         ip, port = dlg.remote_media
-        self.rtcp.sendto(data, (ip, port + 1))
+        # from the port it receives RTCP on (a phone's RTCP is symmetric)
+        (self.rtcp_elsewhere or self.rtcp).sendto(data, (ip, port + 1))
 
 
     def sockets(self):
-        return super().sockets() + [(self.rtcp, "rtcp")]
+        extra = [(self.rtcp_elsewhere, "rtcp_elsewhere")] if self.rtcp_elsewhere else []
+        return super().sockets() + [(self.rtcp, "rtcp")] + extra
+
+    # RFC 3605: RTCP on a port that is not RTP + 1, said by a=rtcp in the SDP
+    rtcp_elsewhere = None
+
+    def want_rtcp_elsewhere(self):
+        self.rtcp_elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rtcp_elsewhere.bind(("127.0.0.1", 0))
+        self.got_rtcp_elsewhere = []
+
+    def on_rtcp_elsewhere(self, data, addr):
+        self.got_rtcp_elsewhere.append((time.time(), data, addr))
+
+    def sdp(self, direction="sendrecv", pts=(8, 0)):
+        body = super().sdp(direction, pts)
+        if self.rtcp_elsewhere:
+            body += "a=rtcp:%d IN IP4 127.0.0.1\r\n" % self.rtcp_elsewhere.getsockname()[1]
+        return body
 
 
 class Net(ua.Net):
@@ -318,6 +337,30 @@ def scen_rtcp_relay(net, ph):
     net.wait(lambda: db.ended, 10, "BYE to 101")
 
 
+def scen_rtcp_attr(net, ph):
+    """Both phones say where their RTCP goes (a=rtcp, RFC 3605): Octo sends
+    it there, not to RTP + 1."""
+    a, b = ph["100"], ph["101"]
+    a.want_rtcp_elsewhere()
+    b.want_rtcp_elsewhere()
+    da, db = answered_call(a, b, "101")
+    talk(a, da, b, "RTP first")
+    talk(b, db, a, "RTP back")
+    rr = rtcp_rr(0xa1a1a1a1, 64, 7, 80)
+    a.send_rtcp(da, rr)
+    sr = rtcp_sr(0xb2b2b2b2)
+    b.send_rtcp(db, sr)
+    net.pump(0.5)
+    got_b = [p for p in b.got_rtcp_elsewhere if p[1] == rr]
+    got_a = [p for p in a.got_rtcp_elsewhere if p[1] == sr]
+    expect(len(got_b) == 1, "101 gets 100's RR at its a=rtcp port (%d)" % len(got_b))
+    expect(len(got_a) == 1, "100 gets 101's SR at its a=rtcp port (%d)" % len(got_a))
+    expect(not a.got_rtcp and not b.got_rtcp,
+           "nothing at RTP + 1 (%d, %d)" % (len(a.got_rtcp), len(b.got_rtcp)))
+    expect(a.bye(da) == 200, "100 hangs up")
+    net.wait(lambda: db.ended, 10, "BYE to 101")
+
+
 def scen_rtcp_echo(net, ph):
     """Terminated media (Echo, libortp) sends reports of its own."""
     a = ph["100"]
@@ -427,6 +470,7 @@ SCENARIOS = {
     "no_moh": (scen_no_moh, ["100", "101"]),
     "rtcp_relay": (scen_rtcp_relay, ["100", "101"]),
     "rtcp_echo": (scen_rtcp_echo, ["100"]),
+    "rtcp_attr": (scen_rtcp_attr, ["100", "101"]),
     "replaces": (scen_replaces, ["100", "100b", "101"]),
     "pickup": (scen_pickup, ["100", "101", "102"]),
     "replaces_errors": (scen_replaces_errors, ["100", "100b", "101", "102"]),

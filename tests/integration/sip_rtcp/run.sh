@@ -4,7 +4,8 @@
 #    port of the other leg, to the phone's RTP port + 1), drops what is not
 #    RTCP, and `sip show channel` shows the counts and what the phone
 #    reported (loss, jitter);
-#  - a terminated leg (the echo test, libortp) sends reports of its own.
+#  - a terminated leg (the echo test, libortp) sends reports of its own;
+#  - phones whose SDP has a=rtcp (RFC 3605) get their RTCP at that port.
 # Needs python3.
 . "$(dirname "$0")/../lib.sh"
 
@@ -25,6 +26,7 @@ scenario()
 
 scenario "RTCP relayed between the phones of a call, counted, reports shown" rtcp_relay
 scenario "a terminated leg (echo test) sends RTCP reports" rtcp_echo
+scenario "RTCP goes where the phones' a=rtcp says (RFC 3605)" rtcp_attr
 
 # sip show settings: the listeners, media, counts, and every key with its origin
 settings_has()
