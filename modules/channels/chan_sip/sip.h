@@ -828,15 +828,19 @@ unsigned sip_moh_count(unsigned *classes);
  *  - an outgoing leg still ringing (call pickup of an early dialog that
  *    Octo started): the new call answers it in the ringing phone's place
  *    and the ringing INVITE is cancelled.
- * Refused: 400 (a bad or repeated Replaces), 481 (no such leg, a leg that
- * ended, an early dialog Octo did not start), 486 (early-only and the leg
- * is answered), 403 (another user's answered call). */
+ * Refused: 400 (a bad or repeated Replaces), 603 (an answered call that has
+ * ended, within the last minute), 481 (no such leg, an early dialog Octo
+ * did not start), 486 (early-only and the leg is answered), 403 (another
+ * user's answered call). */
 /* Checks the Replaces of a new INVITE from authenticated user `user`:
  * returns 0 with *target NULL (no Replaces: an ordinary call), 0 with
  * *target a new reference on the leg to replace, or the status to answer
  * with and *why (static text). [loop] */
 int sip_replaces_lookup(const struct sip_msg *req, const char *user, struct sip_call **target,
 			const char **why);
+/* An answered leg's dialog ended (BYE sent or received): a Replaces naming
+ * it within a minute is declined with 603 (RFC 3891 3), not 481. [loop] */
+void sip_replaces_ended(const char *call_id, const char *local_tag, const char *remote_tag);
 /* For it (sip_call.c): the leg of Call-ID `call_id` whose tag (ours) is
  * `local_tag`, in any state but hung up or ended: a new reference or NULL;
  * the phone's tag of it (NULL while an outgoing INVITE has no answer with

@@ -883,7 +883,7 @@ static void call_on_invite(struct sip_txn *txn, struct sip_msg *req)
 			call_take_over(c, repl);
 		} else {
 			call_unlink(c);
-			call_reject(txn, 481, NULL, "Replaces names a call that ended");
+			call_reject(txn, 603, NULL, "Replaces names a call that has ended");
 		}
 		goto out;
 	}
@@ -1143,6 +1143,8 @@ static void call_on_bye(struct sip_txn *txn, struct sip_msg *req)
 	}
 	c->state = CALL_ENDED;
 	call_se_stop(c);
+	if (c->have_dlg)
+		sip_replaces_ended(c->dlg.call_id, c->dlg.local_tag, c->dlg.remote_tag);
 	call_unlink(c);
 	call_media_release(c);
 	octo_obj_unref(c);
@@ -1265,6 +1267,7 @@ static void call_send_bye(struct sip_call *c)
 		return;
 	c->state = CALL_ENDED;
 	call_se_stop(c);
+	sip_replaces_ended(c->dlg.call_id, c->dlg.local_tag, c->dlg.remote_tag);
 	bye = sip_dialog_request(&c->dlg, SIP_BYE, 0);
 	if (!bye)
 		return;

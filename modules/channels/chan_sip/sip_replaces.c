@@ -16,13 +16,31 @@
  *    any user (pickup: knowing the Call-ID and tags of a dialog is the
  *    capability, as RFC 3891 6 allows); an incoming INVITE not answered
  *    yet never (481: an early dialog this UA did not start).
+ *  - Dialogs of answered legs that ended are remembered for a minute, as a
+ *    64-bit hash of Call-ID and both tags (either order) in a ring of
+ *    REPL_ENDED entries, so that a late Replaces gets 603 Declined (RFC
+ *    3891 3). Under load older entries go first: then it is 481, as for a
+ *    call never seen -- both tell the phone the call is not there.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "octo/obj.h"
+#include "octo/octo.h"
 #include "sip.h"
+
+#define REPL_ENDED 4096         /* ended dialogs remembered */
+#define REPL_ENDED_MS 60000     /* for this long */
+
+struct repl_ended {
+	uint64_t hash;
+	uint64_t until_ms;
+};
+
+static struct repl_ended repl_ended[REPL_ENDED]; /* loop only */
+static unsigned repl_ended_next;
 
 #define REPL_MAX 1024    /* longer Replaces values are refused (400) */
 #define REPL_TOKEN_MAX 256
@@ -33,6 +51,50 @@ struct repl {
 	char from_tag[REPL_TOKEN_MAX + 1];
 	bool early_only;
 };
+
+static uint64_t repl_hash_add(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	h ^= 0xff; /* a separator no token contains */
+	return h * 0x100000001b3ull;
+}
+
+/* Call-ID and both tags, the tags in a fixed order: either view matches. */
+static uint64_t repl_dialog_hash(const char *call_id, const char *tag1, const char *tag2)
+{
+	uint64_t h = repl_hash_add(0xcbf29ce484222325ull, call_id);
+
+	if (strcmp(tag1, tag2) > 0) {
+		const char *t = tag1;
+
+		tag1 = tag2;
+		tag2 = t;
+	}
+	return repl_hash_add(repl_hash_add(h, tag1), tag2);
+}
+
+void sip_replaces_ended(const char *call_id, const char *local_tag, const char *remote_tag)
+{
+	if (!call_id || !local_tag || !remote_tag)
+		return;
+	repl_ended[repl_ended_next] =
+		(struct repl_ended){ repl_dialog_hash(call_id, local_tag, remote_tag),
+				     octo_now_ms() + REPL_ENDED_MS };
+	repl_ended_next = (repl_ended_next + 1) % REPL_ENDED;
+}
+
+static bool repl_has_ended(const struct repl *r)
+{
+	uint64_t h = repl_dialog_hash(r->call_id, r->to_tag, r->from_tag), now = octo_now_ms();
+
+	for (unsigned i = 0; i < REPL_ENDED; i++)
+		if (repl_ended[i].hash == h && repl_ended[i].until_ms > now)
+			return true;
+	return false;
+}
 
 /* A Call-ID or tag: printable, no blank, no ';', not empty, bounded. */
 static bool repl_token(const char *s, size_t len)
@@ -164,6 +226,10 @@ int sip_replaces_lookup(const struct sip_msg *req, const char *user, struct sip_
 	if (!c)
 		c = repl_find(r.call_id, r.from_tag, r.to_tag);
 	if (!c) {
+		if (repl_has_ended(&r)) {
+			*why = "Replaces names a call that has ended";
+			return 603;
+		}
 		*why = "Replaces names no call";
 		return 481;
 	}

@@ -462,6 +462,10 @@ def scen_replaces_errors(net, ph):
     talk(a, da, b, "after the refused INVITEs")
     expect(a.bye(da) == 200, "100 hangs up")
     net.wait(lambda: db.ended, 10, "BYE to 101")
+    # RFC 3891 3: a dialog that has ended is declined, not unknown
+    cid, tag, cseq = a2.invite("101", replaces(*mine))
+    a2.dialog_of(cid, tag, cseq, 603)
+    log("ok: a call that has ended: 603")
 
 
 SCENARIOS = {
