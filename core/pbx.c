@@ -478,6 +478,25 @@ void octo_pbx_run(struct octo_channel *chan)
 	octo_log_set_thread_callid(NULL);
 }
 
+/* Under load the event loop (all signalling) and the media workers share
+ * the cores with one thread per call: with equal weights the scheduler gave
+ * the one loop thread the share of one call, its queue backed up and new
+ * calls were shed while the cores were not full. A call thread's work waits
+ * on the loop anyway, so it yields first. (Raising a nice value needs no
+ * privilege; Linux applies it to the calling thread only.) */
+static void pbx_thread_yield_to_loop(void)
+{
+	id_t self = (id_t)gettid();
+	int now;
+
+	errno = 0;
+	now = getpriority(PRIO_PROCESS, self);
+	if (errno != 0 || now >= 19)
+		return;
+	if (setpriority(PRIO_PROCESS, self, now + PBX_THREAD_NICE < 19 ? now + PBX_THREAD_NICE : 19))
+		octo_debug(1, "pbx: call thread priority not lowered: %s", strerror(errno));
+}
+
 static void *pbx_thread(void *arg)
 {
 	struct octo_channel *chan = arg;
@@ -485,23 +504,7 @@ static void *pbx_thread(void *arg)
 
 	snprintf(name, sizeof(name), "call %s", octo_chan_name(chan));
 	octo_thread_register(name);
-	/* Under load the event loop (all signalling) and the media workers
-	 * share the cores with one thread per call: with equal weights the
-	 * scheduler gave the one loop thread the share of one call, its queue
-	 * backed up and new calls were shed while the cores were not full. A
-	 * call thread's work waits on the loop anyway, so it yields first.
-	 * (Raising a nice value needs no privilege; Linux applies it per thread.) */
-	{
-		id_t self = (id_t)gettid();
-		int nice_now;
-
-		errno = 0;
-		nice_now = getpriority(PRIO_PROCESS, self);
-		if (errno == 0 && nice_now < 19 &&
-		    setpriority(PRIO_PROCESS, self,
-				nice_now + PBX_THREAD_NICE < 19 ? nice_now + PBX_THREAD_NICE : 19) != 0)
-			octo_debug(1, "pbx: call thread priority not lowered: %s", strerror(errno));
-	}
+	pbx_thread_yield_to_loop();
 	octo_pbx_run(chan);
 	pbx_running_remove(chan);
 	octo_thread_unregister();

@@ -484,7 +484,7 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 	}
 	if (ts <= auth_nc_floor)
 		goto out; /* it may have been used and evicted: the client gets a new one */
-	while (auth_nc_count >= AUTH_NC_MAX)
+	if (auth_nc_count >= AUTH_NC_MAX)
 		auth_nc_evict_oldest();
 	e = auth_nc_get();
 	if (!e)

@@ -1248,15 +1248,15 @@ static void call_check_gone(struct sip_call *c, const struct sip_msg *resp)
 	call_event(c, OCTO_EV_HANGUP, OCTO_CAUSE_FAILURE, 0);
 }
 
-static void call_bye_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
+static void call_info_resp(struct sip_txn *txn, struct sip_msg *resp, void *data)
 {
-	call_check_gone(data, resp); /* INFO (a BYE's call has ended already) */
+	call_check_gone(data, resp);
 }
 
-static const struct sip_client_ops call_bye_ops = { .response = call_bye_resp,
-						    .end = call_txn_end };
+static const struct sip_client_ops call_info_ops = { .response = call_info_resp,
+						     .end = call_txn_end };
 /* A BYE's answer changes nothing: its transaction does not keep the call. */
-static const struct sip_client_ops call_bye_only_ops = { 0 };
+static const struct sip_client_ops call_bye_ops = { 0 };
 
 static void call_send_bye(struct sip_call *c)
 {
@@ -1271,7 +1271,7 @@ static void call_send_bye(struct sip_call *c)
 	bye = sip_dialog_request(&c->dlg, SIP_BYE, 0);
 	if (!bye)
 		return;
-	t = sip_txn_client(bye, &c->dlg.peer, &call_bye_only_ops, NULL);
+	t = sip_txn_client(bye, &c->dlg.peer, &call_bye_ops, NULL);
 	octo_obj_unref(t);
 }
 
@@ -1383,7 +1383,7 @@ static void call_send_info(struct sip_call *c, char digit)
 		return;
 	n = snprintf(body, sizeof(body), "Signal=%c\r\nDuration=160\r\n", digit);
 	sip_msg_set_body(info, "application/dtmf-relay", body, (size_t)n);
-	t = sip_txn_client(info, &c->dlg.peer, &call_bye_ops, octo_obj_ref(c));
+	t = sip_txn_client(info, &c->dlg.peer, &call_info_ops, octo_obj_ref(c));
 	if (!t)
 		octo_obj_unref(c);
 	octo_obj_unref(t);

@@ -10,13 +10,18 @@
  *    An endpoint (struct sip_media) belongs to one worker, which owns its
  *    sockets and every field marked "worker" below; the other threads
  *    change those fields only by running a function on the worker
- *    (media_run(), which waits for it). Commands are run after the fd
- *    events of an epoll batch, so no event of a batch ever sees an
- *    endpoint that a command of the same batch removed; memory of removed
- *    endpoints is freed at the end of the batch (the "grave").
+ *    (media_run(), which waits for it, or media_post_copy(), which does
+ *    not). Commands run before the fd events of an epoll batch, so a
+ *    command given before a packet arrived applies to it; an event of an
+ *    endpoint that a command removed (dead, or now another worker's) is
+ *    skipped, and the memory of removed endpoints is freed at the end of
+ *    the batch (the "grave").
  *  - Control calls (alloc, set_remote, relay, callbacks, free, info) hold
- *    media_ctl while they wait for a worker; a worker never takes it, so
- *    they cannot deadlock with the workers. Callbacks run on the workers
+ *    media_ctl while they post to a worker or wait for one; a worker never
+ *    takes it, so they cannot deadlock with the workers. The calls made for
+ *    every call leg do not wait: what their callers need to know at once
+ *    (has a far end, which codec, relayed with whom) is kept on the control
+ *    side too (the ctl_ fields). Callbacks run on the workers
  *    after the batch's packets are handled, with no lock held.
  *  - Relay. recvmmsg reads up to MEDIA_BATCH packets of a leg into the
  *    worker's buffers; each accepted packet is rewritten in place (payload
@@ -445,9 +450,8 @@ static void media_post(struct media_worker *w, void (*fn)(struct media_worker *,
 }
 
 /* Runs fn(w, copy of arg) on w without waiting: the control calls whose
- * caller needs no result (alloc, callbacks, free, relay stop; set_remote
- * stays synchronous: a packet read right after it must see the new far end).
- * The event loop makes them for every call leg; waiting for a worker each
+ * caller needs no result from the worker (alloc, set_remote, callbacks,
+ * relay, taps, free). The event loop makes them for every call leg; waiting for a worker each
  * time blocked the whole SIP stack for a thread wake-up (measured: most of
  * its context switches under load). Commands stay in order, so a later
  * media_run() sees them done. Inline when w does not run. `size` 0 passes
@@ -471,6 +475,22 @@ static void media_post_copy(struct media_worker *w, void (*fn)(struct media_work
 	cmd->arg = size ? memcpy(cmd + 1, arg, size) : (void *)arg; /* 0: arg itself */
 	cmd->async = true;
 	media_post_cmd(w, cmd);
+}
+
+/* Posts fn(copy of arg) to the worker owning m, under media_ctl (so in
+ * order with the other control calls). false when m has no worker. Not on
+ * a worker. */
+static bool media_post_to(struct sip_media *m, void (*fn)(struct media_worker *, void *),
+			  const void *arg, size_t size)
+{
+	struct media_worker *w;
+
+	pthread_mutex_lock(&media_ctl);
+	w = atomic_load(&m->owner);
+	if (w)
+		media_post_copy(w, fn, arg, size);
+	pthread_mutex_unlock(&media_ctl);
+	return w != NULL;
 }
 
 static void media_commands(struct media_worker *w)
@@ -1884,16 +1904,12 @@ static void media_rtcp_remote_fn(struct media_worker *w, void *arg)
 int sip_media_set_rtcp_remote(struct sip_media *m, const char *ip, unsigned port)
 {
 	struct media_rtcp_args a = { .m = m };
-	struct media_worker *w;
 
 	if (!m || !ip || !port || port > 65535 || media_self ||
 	    !media_parse_addr(ip, port, m->family, &a.sa, &a.len))
 		return OCTO_EINVAL;
-	pthread_mutex_lock(&media_ctl);
-	w = atomic_load(&m->owner);
-	if (w) /* after the set_remote before it, which forgets the RTCP address */
-		media_post_copy(w, media_rtcp_remote_fn, &a, sizeof(a));
-	pthread_mutex_unlock(&media_ctl);
+	/* after the set_remote before it, which forgets the RTCP address */
+	media_post_to(m, media_rtcp_remote_fn, &a, sizeof(a));
 	return 0;
 }
 
@@ -1918,15 +1934,9 @@ void sip_media_set_callbacks(struct sip_media *m, void (*timeout)(void *),
 			     void (*digit)(void *, char), void *data)
 {
 	struct media_cb_args a = { m, timeout, digit, data, false };
-	struct media_worker *w;
 
-	if (!m || media_self)
-		return;
-	pthread_mutex_lock(&media_ctl);
-	w = atomic_load(&m->owner);
-	if (w)
-		media_post_copy(w, media_cb_fn, &a, sizeof(a));
-	pthread_mutex_unlock(&media_ctl);
+	if (m && !media_self)
+		media_post_to(m, media_cb_fn, &a, sizeof(a));
 }
 
 static void media_rx_expected_fn(struct media_worker *w, void *arg)
@@ -1941,15 +1951,9 @@ static void media_rx_expected_fn(struct media_worker *w, void *arg)
 void sip_media_set_rx_expected(struct sip_media *m, bool expected)
 {
 	struct media_cb_args a = { .m = m, .rx_expected = expected };
-	struct media_worker *w;
 
-	if (!m || media_self)
-		return;
-	pthread_mutex_lock(&media_ctl);
-	w = atomic_load(&m->owner);
-	if (w)
-		media_post_copy(w, media_rx_expected_fn, &a, sizeof(a));
-	pthread_mutex_unlock(&media_ctl);
+	if (m && !media_self)
+		media_post_to(m, media_rx_expected_fn, &a, sizeof(a));
 }
 
 /* ---------------------------------------------------------------- relay */
@@ -2021,8 +2025,6 @@ static void media_relay_stop_fn(struct media_worker *w, void *arg)
 /* What media_relay_start_fn will find, from the control side's view. media_ctl held. */
 static int media_relay_check(const struct sip_media *a, const struct sip_media *b)
 {
-	if (a->ctl_peer == b)
-		return 0;
 	if (a->ctl_peer || b->ctl_peer)
 		return OCTO_EBUSY;
 	if (!a->ctl_remote || !b->ctl_remote || !media_can_convert(a->ctl_codec, b->ctl_codec) ||
@@ -2049,9 +2051,9 @@ int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 		if (a->ctl_peer == b)
 			a->ctl_peer = b->ctl_peer = NULL;
 		media_post_copy(wa, media_relay_stop_fn, &r, sizeof(r));
-	} else if ((r.rc = media_relay_check(a, b)) != 0 || a->ctl_peer == b) {
-		/* refused, or relaying already: nothing to do */
-	} else {
+	} else if (a->ctl_peer == b) {
+		/* relaying already */
+	} else if ((r.rc = media_relay_check(a, b)) == 0) {
 		a->ctl_peer = b;
 		b->ctl_peer = a;
 		if (wa != wb) {
@@ -2075,7 +2077,6 @@ int sip_media_relay(struct sip_media *a, struct sip_media *b, bool start)
 struct media_tap_args {
 	struct sip_media *m;
 	struct sip_rec_leg *tap;
-	int rc;
 };
 
 static void media_tap_fn(struct media_worker *w, void *arg)
@@ -2121,17 +2122,10 @@ void sip_media_tap_digit(struct sip_media *m, char digit)
 
 void sip_media_tap(struct sip_media *m, struct sip_rec_leg *tap)
 {
-	struct media_tap_args t = { m, tap, 0 };
-	struct media_worker *w = NULL;
+	struct media_tap_args t = { m, tap };
 
-	if (m && !media_self) {
-		pthread_mutex_lock(&media_ctl);
-		w = atomic_load(&m->owner);
-		if (w) /* in order after the relay start that made m a relay leg */
-			media_post_copy(w, media_tap_fn, &t, sizeof(t));
-		pthread_mutex_unlock(&media_ctl);
-	}
-	if (!w && tap)
+	/* in order after the relay start that made m a relay leg */
+	if ((!m || media_self || !media_post_to(m, media_tap_fn, &t, sizeof(t))) && tap)
 		sip_rec_release(tap);
 }
 

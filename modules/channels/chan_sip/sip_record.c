@@ -183,11 +183,17 @@ void sip_rec_digit(struct sip_rec_leg *leg, char digit)
 	pthread_mutex_lock(&rec_lock);
 	if (!r->listed) {
 		if (!rec_running) {
+			int e;
+
 			rec_tables();
 			rec_stop = false;
-			if (pthread_create(&rec_thread, NULL, rec_main, NULL) != 0) {
+			e = pthread_create(&rec_thread, NULL, rec_main, NULL);
+			if (e != 0) {
 				pthread_mutex_unlock(&rec_lock);
-				octo_log(OCTO_ERROR, "SIP: call recording: cannot start the writer");
+				octo_log(OCTO_ERROR,
+					 "SIP: call recording: cannot start the writer thread (%s): "
+					 "digit %c not acted on",
+					 strerror(e), digit);
 				return;
 			}
 			rec_running = true;
