@@ -65,21 +65,7 @@ static int bri_load(struct octo_module *self)
 	return gw_module_load(&bri_mod, self) ? OCTO_LOAD_FAIL : OCTO_LOAD_OK;
 }
 
-static int bri_unload(struct octo_module *self)
-{
-	gw_module_unload(&bri_mod);
-	return 0;
-}
-
-static int bri_reload(struct octo_module *self, struct octo_diags *diags)
-{
-	return gw_module_reload(&bri_mod, diags);
-}
-
-static int bri_check(const char *config_dir, struct octo_diags *diags)
-{
-	return gw_module_check(GW_BRI, config_dir, diags);
-}
+GW_MODULE_CALLBACKS(bri, bri_mod, GW_BRI)
 
 OCTO_MODULE(chan_bri, .description = "ISDN BRI gateways: ports of two B-channels (gateways.conf)",
 	    .load = bri_load, .unload = bri_unload, .reload = bri_reload, .check = bri_check,

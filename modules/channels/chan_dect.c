@@ -421,21 +421,7 @@ static int dect_load(struct octo_module *self)
 	return OCTO_LOAD_OK;
 }
 
-static int dect_unload(struct octo_module *self)
-{
-	gw_module_unload(&dect_mod);
-	return 0;
-}
-
-static int dect_reload(struct octo_module *self, struct octo_diags *diags)
-{
-	return gw_module_reload(&dect_mod, diags);
-}
-
-static int dect_check(const char *config_dir, struct octo_diags *diags)
-{
-	return gw_module_check(GW_DECT, config_dir, diags);
-}
+GW_MODULE_CALLBACKS(dect, dect_mod, GW_DECT)
 
 OCTO_MODULE(chan_dect, .description = "DECT networks: base stations and handsets of users "
 	    "(gateways.conf)", .load = dect_load, .unload = dect_unload, .reload = dect_reload,

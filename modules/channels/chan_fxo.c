@@ -53,21 +53,7 @@ static int fxo_load(struct octo_module *self)
 	return gw_module_load(&fxo_mod, self) ? OCTO_LOAD_FAIL : OCTO_LOAD_OK;
 }
 
-static int fxo_unload(struct octo_module *self)
-{
-	gw_module_unload(&fxo_mod);
-	return 0;
-}
-
-static int fxo_reload(struct octo_module *self, struct octo_diags *diags)
-{
-	return gw_module_reload(&fxo_mod, diags);
-}
-
-static int fxo_check(const char *config_dir, struct octo_diags *diags)
-{
-	return gw_module_check(GW_FXO, config_dir, diags);
-}
+GW_MODULE_CALLBACKS(fxo, fxo_mod, GW_FXO)
 
 OCTO_MODULE(chan_fxo, .description = "FXO gateways: analog PSTN lines as a trunk (gateways.conf)",
 	    .load = fxo_load, .unload = fxo_unload, .reload = fxo_reload, .check = fxo_check,

@@ -99,21 +99,7 @@ static int fxs_load(struct octo_module *self)
 	return gw_module_load(&fxs_mod, self) ? OCTO_LOAD_FAIL : OCTO_LOAD_OK;
 }
 
-static int fxs_unload(struct octo_module *self)
-{
-	gw_module_unload(&fxs_mod);
-	return 0;
-}
-
-static int fxs_reload(struct octo_module *self, struct octo_diags *diags)
-{
-	return gw_module_reload(&fxs_mod, diags);
-}
-
-static int fxs_check(const char *config_dir, struct octo_diags *diags)
-{
-	return gw_module_check(GW_FXS, config_dir, diags);
-}
+GW_MODULE_CALLBACKS(fxs, fxs_mod, GW_FXS)
 
 OCTO_MODULE(chan_fxs, .description = "FXS gateways: analog ports of users and fax machines "
 	    "(gateways.conf)", .load = fxs_load, .unload = fxs_unload, .reload = fxs_reload,

@@ -408,21 +408,7 @@ static int gsm_load(struct octo_module *self)
 	return OCTO_LOAD_OK;
 }
 
-static int gsm_unload(struct octo_module *self)
-{
-	gw_module_unload(&gsm_mod);
-	return 0;
-}
-
-static int gsm_reload(struct octo_module *self, struct octo_diags *diags)
-{
-	return gw_module_reload(&gsm_mod, diags);
-}
-
-static int gsm_check(const char *config_dir, struct octo_diags *diags)
-{
-	return gw_module_check(GW_GSM, config_dir, diags);
-}
+GW_MODULE_CALLBACKS(gsm, gsm_mod, GW_GSM)
 
 OCTO_MODULE(chan_gsm, .description = "GSM gateways: SIM slots, SMS to e-mail (gateways.conf)",
 	    .load = gsm_load, .unload = gsm_unload, .reload = gsm_reload, .check = gsm_check,

@@ -64,21 +64,7 @@ static int pri_load(struct octo_module *self)
 	return gw_module_load(&pri_mod, self) ? OCTO_LOAD_FAIL : OCTO_LOAD_OK;
 }
 
-static int pri_unload(struct octo_module *self)
-{
-	gw_module_unload(&pri_mod);
-	return 0;
-}
-
-static int pri_reload(struct octo_module *self, struct octo_diags *diags)
-{
-	return gw_module_reload(&pri_mod, diags);
-}
-
-static int pri_check(const char *config_dir, struct octo_diags *diags)
-{
-	return gw_module_check(GW_PRI, config_dir, diags);
-}
+GW_MODULE_CALLBACKS(pri, pri_mod, GW_PRI)
 
 OCTO_MODULE(chan_pri, .description = "ISDN PRI gateways: E1/T1 spans with DID ranges "
 	    "(gateways.conf)", .load = pri_load, .unload = pri_unload, .reload = pri_reload,

@@ -348,6 +348,23 @@ void gw_module_unload(struct gw_module *m);
 int gw_module_reload(struct gw_module *m, struct octo_diags *diags);
 /* `octo -t`: checks gateways.conf for this kind. */
 int gw_module_check(enum gw_kind kind, const char *config_dir, struct octo_diags *diags);
+/* The unload, reload and check callbacks of a gateway module, which are
+ * the same for every kind: defines PREFIX_unload, PREFIX_reload and
+ * PREFIX_check on the module's gw_module `mod` of kind `kind`. */
+#define GW_MODULE_CALLBACKS(prefix, mod, kind)                                           \
+	static int prefix##_unload(struct octo_module *self)                             \
+	{                                                                                \
+		gw_module_unload(&(mod));                                                \
+		return 0;                                                                \
+	}                                                                                \
+	static int prefix##_reload(struct octo_module *self, struct octo_diags *diags)   \
+	{                                                                                \
+		return gw_module_reload(&(mod), diags);                                  \
+	}                                                                                \
+	static int prefix##_check(const char *config_dir, struct octo_diags *diags)      \
+	{                                                                                \
+		return gw_module_check(kind, config_dir, diags);                         \
+	}
 /* The gateway by name (borrowed while the module is loaded), or NULL. */
 struct gw *gw_find(struct gw_module *m, const char *name);
 /* Common ops callback: data is the struct gw. */

@@ -14,6 +14,29 @@
 # octo_rx_json CLI-COMMAND, wait_until SECONDS CMD..., octo_free_port,
 # octo_config_dir [DIR...], octo_start [DAEMON OPTIONS], octo_stop,
 # octo_need_aiosmtpd (sets SMTP_PY), octo_user_secret USER, octo_no_calls,
+# octo_history_debug PATTERN: "call debug" of the newest ended channel whose
+# name matches PATTERN (a grep -E pattern).
+octo_history_debug()
+{
+	local id
+	id=$(octo_rx calls show history | grep -E "$1" | head -n 1 | awk '{print $1}')
+	[ -n "$id" ] && octo_rx call debug "$id"
+}
+
+# octo_check_history NAME CHANNEL-PATTERN TEXT: check NAME: the step log of
+# the newest ended channel matching CHANNEL-PATTERN holds TEXT.
+octo_check_history()
+{
+	local out
+	out=$(octo_history_debug "$2")
+	if grep -qF -- "$3" <<<"$out"; then
+		pass "$1"
+	else
+		fail "$1" "no \"$3\" in the steps of $2"
+		printf '%s\n' "$out" | tail -n 40 | sed 's/^/  | /'
+	fi
+}
+
 # octo_phones NAME SCRIPT SCENARIO USER... (python SIP phones).
 # Variables: OCTO_TMP (private temp dir), OCTO_CONF (-C), OCTO_STATE (-D),
 # OCTO_SOCK (-s), OCTO_LOG (the daemon's output), OCTO_OUT (output of the

@@ -47,6 +47,32 @@ struct sip_cfg *sip_cfg_get(void)
 	return octo_obj_ref(cfg);
 }
 
+#ifdef SIP_TEST_REG_STUBS
+/* For the tests of SIP peers: the registrar settings (realm "octo", MD5,
+ * nonces valid 30 s) and the transport's overload guard (sip_transport.c is
+ * not linked). */
+static struct sip_reg_conf test_reg = {
+	.realm = "octo",
+	.nonce_lifetime = 30,
+	.algs = { SIP_DIGEST_MD5 },
+	.nalgs = 1,
+};
+
+void *sip_cfg_part(const struct sip_cfg *cfg, const struct sip_cfg_part *part)
+{
+	return part == &sip_reg_cfg_part ? &test_reg : NULL;
+}
+
+bool sip_overloaded(void)
+{
+	return false;
+}
+
+void sip_overload_shed(void)
+{
+}
+#endif
+
 /* ---------------------------------------------------------------- fake transport */
 
 static pthread_mutex_t sent_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -31,6 +31,7 @@
 #include "sip.h"
 #include "sip_peer.h"
 #define SIP_TEST_SENT_MAX 128
+#define SIP_TEST_REG_STUBS
 #include "sip_test_util.h"
 #include "../../core/internal.h"
 
@@ -38,27 +39,6 @@
 #define WAIT_MS 10000
 
 /* ---------------------------------------------------------------- stubs */
-
-static struct sip_reg_conf test_reg = {
-	.realm = "octo",
-	.nonce_lifetime = 30,
-	.algs = { SIP_DIGEST_MD5 },
-	.nalgs = 1,
-};
-
-void *sip_cfg_part(const struct sip_cfg *cfg, const struct sip_cfg_part *part)
-{
-	return part == &sip_reg_cfg_part ? &test_reg : NULL;
-}
-
-bool sip_overloaded(void)
-{
-	return false;
-}
-
-void sip_overload_shed(void)
-{
-}
 
 static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
 

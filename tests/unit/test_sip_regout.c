@@ -27,6 +27,7 @@
 #include "sip.h"
 #include "sip_peer.h"
 #define SIP_TEST_SENT_MAX 64
+#define SIP_TEST_REG_STUBS
 #include "sip_test_util.h"
 #include "../../core/internal.h"
 
@@ -34,28 +35,6 @@
 #define WAIT_MS 10000
 
 /* ---------------------------------------------------------------- stubs */
-
-static struct sip_reg_conf test_reg = {
-	.realm = "octo",
-	.nonce_lifetime = 30,
-	.algs = { SIP_DIGEST_MD5 },
-	.nalgs = 1,
-};
-
-void *sip_cfg_part(const struct sip_cfg *cfg, const struct sip_cfg_part *part)
-{
-	return part == &sip_reg_cfg_part ? &test_reg : NULL;
-}
-
-/* The transport's overload guard (sip_transport.c is not linked). */
-bool sip_overloaded(void)
-{
-	return false;
-}
-
-void sip_overload_shed(void)
-{
-}
 
 static char last_state[32], last_reason[128];
 static int state_calls;

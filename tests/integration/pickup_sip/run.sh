@@ -36,28 +36,6 @@ scenario()
 	octo_phones "$1" "$OCTO_CASE_DIR/phones.py" "$2" 100 101 102
 }
 
-# history_debug PATTERN: "call debug" of the newest ended channel whose name
-# matches PATTERN (a grep -E pattern).
-history_debug()
-{
-	local id
-	id=$(octo_rx calls show history | grep -E "$1" | head -n 1 | awk '{print $1}')
-	[ -n "$id" ] && octo_rx call debug "$id"
-}
-
-# hist_has NAME CHANNEL-PATTERN TEXT: that channel's step log holds TEXT.
-hist_has()
-{
-	local out
-	out=$(history_debug "$2")
-	if grep -qF -- "$3" <<<"$out"; then
-		pass "$1"
-	else
-		fail "$1" "no \"$3\" in the steps of $2"
-		printf '%s\n' "$out" | tail -n 40 | sed 's/^/  | /'
-	fi
-}
-
 # hist_any NAME CHANNEL-PATTERN TEXT: one of the three newest channels
 # matching the pattern has TEXT (which of a user's calls ends last depends on
 # timing).
@@ -79,12 +57,12 @@ hist_any()
 hist_count()
 {
 	local n
-	n=$(history_debug "$2" | grep -cF -- "$3")
+	n=$(octo_history_debug "$2" | grep -cF -- "$3")
 	if [ "$n" = "$4" ]; then
 		pass "$1"
 	else
 		fail "$1" "\"$3\" $n times in the steps of $2 (expected $4)"
-		history_debug "$2" | tail -n 40 | sed 's/^/  | /'
+		octo_history_debug "$2" | tail -n 40 | sed 's/^/  | /'
 	fi
 }
 
@@ -93,31 +71,31 @@ check_rx "operators has the number 600" "600" callgroup show operators
 
 # ---------------------------------------------------------------- *70 while holding
 scenario "100 holds 101 and dials *70; 102 takes 101 from the orbit" park_held
-hist_has "*70: the other party is parked" "SIP/100-" "(the other party of 100's call) parked"
-hist_has "*70: the orbit is said to 100" "SIP/100-" "park-at"
-hist_has "101 hears the music on hold class" "SIP/101-" "Park: music on hold: class default"
-hist_has "102 takes the call from the orbit" "SIP/102-" "ParkedCall: takes the call parked at"
-hist_has "101 bridged with 102" "SIP/101-" "takes the call from orbit"
-hist_has "102 bridged with 101" "SIP/102-" "ParkedCall: connected with SIP/101-"
-hist_has "102 was lent to the parked call's bridge" "SIP/102-" "this call's own thread waits"
+octo_check_history "*70: the other party is parked" "SIP/100-" "(the other party of 100's call) parked"
+octo_check_history "*70: the orbit is said to 100" "SIP/100-" "park-at"
+octo_check_history "101 hears the music on hold class" "SIP/101-" "Park: music on hold: class default"
+octo_check_history "102 takes the call from the orbit" "SIP/102-" "ParkedCall: takes the call parked at"
+octo_check_history "101 bridged with 102" "SIP/101-" "takes the call from orbit"
+octo_check_history "102 bridged with 101" "SIP/102-" "ParkedCall: connected with SIP/101-"
+octo_check_history "102 was lent to the parked call's bridge" "SIP/102-" "this call's own thread waits"
 
 # ---------------------------------------------------------------- REFER to *70
 scenario "101 transfers 100 to *70; the call returns to 101 after the timeout" park_refer
 hist_any "REFER: blind transfer to the park code" "SIP/101_0-" "blind transfer of SIP/100-"
-hist_has "100 parked by the transfer of 101" "SIP/100-" "transferred here by 101: parked"
-hist_has "timeout: returns to 101" "SIP/100-" "timed out after 10 s: the call returns to 101"
-hist_has "the return rings 101's phone" "SIP/100-" "Dial: DIALSTATUS=ANSWER"
+octo_check_history "100 parked by the transfer of 101" "SIP/100-" "transferred here by 101: parked"
+octo_check_history "timeout: returns to 101" "SIP/100-" "timed out after 10 s: the call returns to 101"
+octo_check_history "the return rings 101's phone" "SIP/100-" "Dial: DIALSTATUS=ANSWER"
 
 # ---------------------------------------------------------------- *88 and a transfer of the picker
 scenario "100 picks up 102's call to 101, then 102 transfers 100 to 101" pickup
-hist_has "the caller's dial: picked up" "SIP/102-" "picks up the call ringing SIP/101_0-"
-hist_has "the ringing leg is cancelled" "SIP/102-" "cancelled: picked up by SIP/100-"
-hist_has "the picker was lent to the bridge" "SIP/100-" "this call's own thread waits"
-hist_has "the picker's own thread goes on after the transfer" "SIP/100-" \
+octo_check_history "the caller's dial: picked up" "SIP/102-" "picks up the call ringing SIP/101_0-"
+octo_check_history "the ringing leg is cancelled" "SIP/102-" "cancelled: picked up by SIP/100-"
+octo_check_history "the picker was lent to the bridge" "SIP/100-" "this call's own thread waits"
+octo_check_history "the picker's own thread goes on after the transfer" "SIP/100-" \
 	"transfer: this call's own thread goes on at users/101"
 hist_count "the picker's dialplan started once (one call thread)" "SIP/100-" \
 	"dialplan starts in" 1
-hist_has "the transferred picker dials 101" "SIP/100-" "Dial(101)"
+octo_check_history "the transferred picker dials 101" "SIP/100-" "Dial(101)"
 if grep -q "a call thread runs this call already" "$OCTO_LOG"; then
 	fail "no second call thread was asked for" "$(grep -m1 'a call thread runs' "$OCTO_LOG")"
 else

@@ -23,29 +23,11 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "sip_transfer"))
 import ua  # noqa: E402
-from ua import Fail, expect, log, rand_hex, answered_call, talk  # noqa: E402
+from ua import (Fail, expect, log, rand_hex, answered_call, talk,  # noqa: E402
+                alaw_to_lin, ulaw_to_lin)
 
 
 # ---------------------------------------------------------------- G.711
-
-def alaw_to_lin(a):
-    a ^= 0x55
-    t = (a & 0x0f) << 4
-    seg = (a & 0x70) >> 4
-    if seg == 0:
-        t += 8
-    elif seg == 1:
-        t += 0x108
-    else:
-        t = (t + 0x108) << (seg - 1)
-    return t if a & 0x80 else -t
-
-
-def ulaw_to_lin(u):
-    u = ~u & 0xff
-    t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4)
-    return 0x84 - t if u & 0x80 else t - 0x84
-
 
 def decode(pt, payload):
     f = alaw_to_lin if pt == 8 else ulaw_to_lin

@@ -29,7 +29,7 @@ scenario()
 	octo_phones "$1" "$OCTO_CASE_DIR/ua.py" "$2" 100 101 102
 }
 
-# check_debug_any NAME PATTERN TEXT: like check_debug, over the two newest ended
+# check_debug_any NAME PATTERN TEXT: like octo_check_history, over the two newest ended
 # channels matching PATTERN -- for a caller with two calls, which of them ends
 # last depends on timing.
 check_debug_any()
@@ -46,58 +46,36 @@ check_debug_any()
 	fi
 }
 
-# history_debug PATTERN: "call debug" of the newest ended channel whose name
-# matches PATTERN (a grep -E pattern).
-history_debug()
-{
-	local id
-	id=$(octo_rx calls show history | grep -E "$1" | head -n 1 | awk '{print $1}')
-	[ -n "$id" ] && octo_rx call debug "$id"
-}
-
-# check_debug NAME CHANNEL-PATTERN TEXT: that channel's step log holds TEXT.
-check_debug()
-{
-	local out
-	out=$(history_debug "$2")
-	if grep -qF -- "$3" <<<"$out"; then
-		pass "$1"
-	else
-		fail "$1" "no \"$3\" in the steps of $2"
-		printf '%s\n' "$out" | tail -n 40 | sed 's/^/  | /'
-	fi
-}
-
 check_rx "chan_sip loaded" "running" module show like chan_sip
 check_rx "REFER is allowed" "REFER" sip show settings
 
 scenario "hold and resume through the core bridge (SIP <-> Test)" hold_test
-check_debug "the bridge gets the hold of the SIP phone" "Test/answer" \
+octo_check_history "the bridge gets the hold of the SIP phone" "Test/answer" \
 	"puts the call on hold"
-check_debug "the bridge gets the resume of the SIP phone" "Test/answer" "resumes the call"
+octo_check_history "the bridge gets the resume of the SIP phone" "Test/answer" "resumes the call"
 
 scenario "blind transfer by the callee" blind_by_callee
-check_debug "blind transfer: 101's step log" "SIP/101_0-" "SIP: REFER: blind transfer of SIP/100-"
-check_debug "blind transfer: 100 goes on in the dialplan" "SIP/100-" \
+octo_check_history "blind transfer: 101's step log" "SIP/101_0-" "SIP: REFER: blind transfer of SIP/100-"
+octo_check_history "blind transfer: 100 goes on in the dialplan" "SIP/100-" \
 	"goes on in the dialplan at users/102"
-check_debug "blind transfer: 100 dials 102" "SIP/100-" "Dial(102,10)"
+octo_check_history "blind transfer: 100 dials 102" "SIP/100-" "Dial(102,10)"
 
 scenario "blind transfer by the caller" blind_by_caller
-check_debug "blind transfer of an outgoing leg: it runs the dialplan" "SIP/101_0-" \
+octo_check_history "blind transfer of an outgoing leg: it runs the dialplan" "SIP/101_0-" \
 	"transfer: a call thread of its own runs the dialplan"
 
 scenario "attended transfer (REFER with Replaces)" attended
-check_debug "attended transfer: 101's step log" "SIP/101_0-" "SIP: REFER: attended transfer"
-check_debug "attended transfer: 100 bridged with 102" "SIP/100-" "transfer: bridge SIP/100-"
+octo_check_history "attended transfer: 101's step log" "SIP/101_0-" "SIP: REFER: attended transfer"
+octo_check_history "attended transfer: 100 bridged with 102" "SIP/100-" "transfer: bridge SIP/100-"
 
 scenario "attended transfer of two incoming calls" attended_two_incoming
-check_debug "two incoming calls: 100's thread waits while 102's bridges" "SIP/100-" \
+octo_check_history "two incoming calls: 100's thread waits while 102's bridges" "SIP/100-" \
 	"transfer: bridge SIP/102-"
 scenario "attended transfer of two outgoing calls" attended_two_outgoing
 check_debug_any "two outgoing calls: the transferor's thread carries the bridge" "SIP/101-" \
 	"transfer: this call's thread goes on bridging SIP/100_0-"
 scenario "refused transfers" refer_errors
-check_debug "an unknown number is refused by the dialplan" "SIP/101_0-" \
+octo_check_history "an unknown number is refused by the dialplan" "SIP/101_0-" \
 	"to users/555: not found"
 
 # cdr_row NAME CALLER DIALED CALLED CHANNEL-PREFIX: `cdr show` has an

@@ -80,6 +80,27 @@ class Msg:
         return self.get("Call-ID")
 
 
+# ---------------------------------------------------------------- G.711 samples
+
+def alaw_to_lin(a):
+    a ^= 0x55
+    t = (a & 0x0f) << 4
+    seg = (a & 0x70) >> 4
+    if seg == 0:
+        t += 8
+    elif seg == 1:
+        t += 0x108
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if a & 0x80 else -t
+
+
+def ulaw_to_lin(u):
+    u = ~u & 0xff
+    t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return 0x84 - t if u & 0x80 else t - 0x84
+
+
 def uri_of(value):
     m = re.search(r"<([^>]+)>", value)
     return m.group(1) if m else value.split(";")[0].strip()
