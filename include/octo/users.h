@@ -65,6 +65,10 @@ struct octo_user {
 	/* True when runtime overrides (feature codes, `user set`) changed any of
 	 * dnd, status, call_waiting or the forwards of this snapshot. */
 	bool overridden;
+	/* ---- appended (service version 3) ---- */
+	/* The music-on-hold class (musiconhold.conf) the other party hears
+	 * while this user holds a call; "" = the channel's default. */
+	const char *moh_class;
 };
 
 struct octo_users_api {
@@ -98,7 +102,7 @@ struct octo_users_api {
 	int (*clear_override)(const char *extension, const char *key);
 };
 
-#define OCTO_USERS_SERVICE_VERSION 2
+#define OCTO_USERS_SERVICE_VERSION 3
 
 const char *octo_license_name(enum octo_license lic);
 

@@ -84,6 +84,7 @@ struct users_cfg {
 	unsigned call_timeout;
 	bool weak_password_ok;
 	bool missed_call_email;
+	char *moh_class;
 	const char *status; /* not an option: set for merged snapshots (overrides) */
 };
 
@@ -177,6 +178,13 @@ static const char *users_set_name(void *field, const char *value)
 {
 	return users_set_str(field, value, users_is_name(value, USERS_NAME_MAX),
 			     "is not a valid name (letters, digits, '_', '-' and '.')");
+}
+
+/* A class of musiconhold.conf, as sip.conf's moh_class takes it. */
+static const char *users_set_moh_class(void *field, const char *value)
+{
+	return users_set_str(field, value, users_is_name(value, 63) && !strchr(value, '.'),
+			     "is not a music-on-hold class name (letters, digits, '_' and '-')");
 }
 
 static const char *users_set_language(void *field, const char *value)
@@ -292,6 +300,7 @@ static const struct octo_cfg_opt users_opts[] = {
 	OCTO_CFG_DURATION("call_timeout", struct users_cfg, call_timeout, "30", 5, 3600),
 	OCTO_CFG_BOOL("weak_password_ok", struct users_cfg, weak_password_ok, "no"),
 	OCTO_CFG_BOOL("missed_call_email", struct users_cfg, missed_call_email, "no"),
+	USERS_CUSTOM("moh_class", moh_class, NULL, users_set_moh_class),
 	OCTO_CFG_END
 };
 
@@ -334,6 +343,7 @@ static struct users_user *users_user_new(const char *ext, const struct users_cfg
 			       c->forward_busy,
 			       c->forward_noanswer,
 			       status,
+			       c->moh_class,
 			       file };
 	size_t size = sizeof(struct users_user) + c->reject.count * sizeof(char *);
 	struct users_arena a;
@@ -376,6 +386,7 @@ static struct users_user *users_user_new(const char *ext, const struct users_cfg
 	p->call_timeout = c->call_timeout;
 	p->missed_call_email = c->missed_call_email;
 	p->status = users_put(&a, status);
+	p->moh_class = users_put(&a, c->moh_class);
 	p->overridden = c->status != NULL;
 	u->file = users_put(&a, file);
 	u->line = line;
@@ -1006,6 +1017,7 @@ static struct users_user *users_merge(struct users_user *b)
 	c.reject = p->reject;
 	c.call_timeout = p->call_timeout;
 	c.missed_call_email = p->missed_call_email;
+	c.moh_class = (char *)p->moh_class;
 	c.status = o.has[OV_STATUS] ? o.value[OV_STATUS] : p->status;
 	c.dnd = o.has[OV_STATUS] ? !strcmp(o.value[OV_STATUS], "dnd") : p->dnd;
 	c.call_waiting = o.has[OV_CALL_WAITING] ? !strcmp(o.value[OV_CALL_WAITING], "on")
@@ -1375,6 +1387,7 @@ static void users_show_one(struct octo_cli_out *out, const struct users_user *uu
 	users_show_overrides(out, u->extension);
 	octo_cli_kv(out, "call timeout", "%us", u->call_timeout);
 	octo_cli_kv(out, "missed call email", "%s", u->missed_call_email ? "yes" : "no");
+	octo_cli_kv(out, "music on hold", "%s", u->moh_class[0] ? u->moh_class : "(default)");
 	octo_cli_kv(out, "defined at", "%s:%d", uu->file, uu->line);
 
 	/* Devices: what each channel technology can reach for this user now. */

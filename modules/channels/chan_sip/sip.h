@@ -801,8 +801,9 @@ void sip_refer_fini(void);
 /* --- music on hold to held legs (sip_moh.c): sip.conf [general]
  * moh_on_hold (yes) and moh_class (default). When the party bridged with a
  * SIP leg holds the call, the leg still gets its re-INVITE (a=sendonly)
- * and hears the class from one shared music thread (sip_media_moh_send)
- * until the resume. The part of chan_sip.c's table and of sip_conf.c's. */
+ * and hears a class (the held call's MOHCLASS, else the holding user's
+ * users.conf moh_class, else moh_class) from one shared music thread
+ * (sip_media_moh_send) until the resume. The part of chan_sip.c's table and of sip_conf.c's. */
 extern const struct sip_cfg_part sip_moh_cfg_part;
 int sip_moh_init(void);
 void sip_moh_fini(void);

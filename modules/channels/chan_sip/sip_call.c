@@ -96,6 +96,7 @@ struct sip_call {
 	enum sip_sdp_dir local_dir;
 	bool remote_hold;      /* the far end put us on hold */
 	bool local_hold;       /* we put the far end on hold (indicate HOLD) */
+	char hold_class[64];   /* the holding user's music-on-hold class, "" */
 	bool user_known;       /* `user` is authenticated or a registered contact's */
 	struct sip_call *peer; /* the natively bridged call (reference) */
 	bool answered_sent, hangup_done, cancelled;
@@ -115,6 +116,7 @@ struct call_job {
 	struct sip_call *call;
 	struct octo_channel *chan;
 	const char *dest;
+	const char *moh_class; /* indicate HOLD: the holding user's class */
 	int arg, rc;
 	char digit;
 	bool start;
@@ -496,7 +498,8 @@ static void call_media_release(struct sip_call *c)
 }
 
 /* Music on hold to this leg, whose partner holds the call (sip_moh.c): the
- * class of the channel variable MOHCLASS, else sip.conf's moh_class. */
+ * class of the channel variable MOHCLASS, else the holding user's
+ * (users.conf moh_class, c->hold_class), else sip.conf's moh_class. */
 static void call_moh_start(struct sip_call *c)
 {
 	char cls[72] = "", desc[200];
@@ -505,6 +508,8 @@ static void call_moh_start(struct sip_call *c)
 		return;
 	if (c->chan)
 		octo_chan_var_get(c->chan, "MOHCLASS", cls, sizeof(cls));
+	if (!cls[0])
+		octo_strlcpy(cls, c->hold_class, sizeof(cls));
 	if (sip_moh_start(c->media, cls, desc, sizeof(desc)) == 0 && c->chan)
 		octo_chan_step(c->chan, "SIP: music on hold to the held phone: %s", desc);
 }
@@ -743,6 +748,7 @@ static void call_take_over(struct sip_call *c, struct sip_call *x)
 		if (x->local_hold) {
 			/* the partner holds the call: so it stays for the new phone */
 			c->local_hold = true;
+			memcpy(c->hold_class, x->hold_class, sizeof(c->hold_class));
 			c->local_dir = call_held_answer_dir(c, c->have_remote ? c->remote.dir
 									  : SIP_DIR_SENDRECV);
 			call_moh_start(c);
@@ -1931,6 +1937,8 @@ static void call_indicate_loop(void *data)
 		break;
 	case OCTO_EV_HOLD:
 		c->local_hold = true;
+		octo_strlcpy(c->hold_class, j->moh_class ? j->moh_class : "",
+			     sizeof(c->hold_class));
 		call_send_reinvite(c, SIP_DIR_SENDONLY);
 		call_moh_start(c);
 		break;
@@ -1947,10 +1955,38 @@ static void call_indicate_loop(void *data)
 	}
 }
 
+/* The music-on-hold class of the user who holds chan's call: users.conf
+ * moh_class of the ${USER} of the channel bridged with chan (set on a
+ * user's calls and on the legs Dial answered), "" when none. On the
+ * caller's thread, not the loop's: it looks up the bridge and the users. */
+static void call_holder_moh_class(struct octo_channel *chan, char *out, size_t size)
+{
+	struct octo_channel *partner;
+	const struct octo_users_api *users;
+	struct octo_user *u;
+	char user[72] = "";
+
+	*out = '\0';
+	if (!sip_moh_enabled(NULL, 0) || !(partner = octo_bridge_peer(chan)))
+		return;
+	octo_chan_var_get(partner, "USER", user, sizeof(user));
+	octo_obj_unref(partner);
+	if (!user[0] || !(users = octo_service_get(OCTO_USERS_SERVICE, 3, "chan_sip")))
+		return;
+	u = users->find(user);
+	if (u)
+		octo_strlcpy(out, u->moh_class, size);
+	octo_obj_unref(u);
+	octo_service_put(users, "chan_sip");
+}
+
 static int call_tech_indicate(struct octo_channel *chan, enum octo_chan_event_type what)
 {
-	struct call_job j = { .arg = (int)what };
+	char cls[64] = "";
+	struct call_job j = { .arg = (int)what, .moh_class = cls };
 
+	if (what == OCTO_EV_HOLD)
+		call_holder_moh_class(chan, cls, sizeof(cls));
 	return call_run(chan, call_indicate_loop, &j);
 }
 

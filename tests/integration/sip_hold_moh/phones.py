@@ -6,7 +6,7 @@ INVITE with a Replaces header. The octo CLI is reached through OCTO_BIN,
 OCTO_CONF and OCTO_SOCK from the environment.
 
 usage: phones.py HOST PORT SCENARIO USER=PASSWORD...
-scenarios: moh, moh_class, no_moh, rtcp_relay, rtcp_echo, rtcp_attr, replaces,
+scenarios: moh, moh_class, moh_user, no_moh, rtcp_relay, rtcp_echo, rtcp_attr, replaces,
            replaces_errors
 Prints every step; exit status 0 when the scenario went as expected.
 """
@@ -255,6 +255,23 @@ def scen_moh_class(net, ph):
     net.wait(lambda: db.ended, 10, "BYE to 101")
 
 
+def scen_moh_user(net, ph):
+    # users.conf gives 101 moh_class = alt; 100 has none
+    a, b = ph["100"], ph["101"]
+    da, db = answered_call(a, b, "101")
+    pkts = hold_and_listen(net, a, da, b, db)
+    check_tone(pkts, 16, "101 holds: its class alt (400 Hz)")
+    resume_and_talk(net, a, da, b, db)
+    a.hold(da, "sendonly")
+    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendonly", 5, "101 gets the hold")
+    got = listen(net, b, 1.0)
+    check_tone(got, 40, "100 holds: the default class (1000 Hz)")
+    a.hold(da, "sendrecv")
+    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendrecv", 5, "101 resumed")
+    expect(a.bye(da) == 200, "100 hangs up")
+    net.wait(lambda: db.ended, 10, "BYE to 101")
+
+
 def scen_no_moh(net, ph):
     a, b = ph["100"], ph["101"]
     da, db = answered_call(a, b, "101")
@@ -453,6 +470,7 @@ def scen_replaces_errors(net, ph):
 SCENARIOS = {
     "moh": (scen_moh, ["100", "101"]),
     "moh_class": (scen_moh_class, ["100", "101"]),
+    "moh_user": (scen_moh_user, ["100", "101"]),
     "no_moh": (scen_no_moh, ["100", "101"]),
     "rtcp_relay": (scen_rtcp_relay, ["100", "101"]),
     "rtcp_echo": (scen_rtcp_echo, ["100"]),

@@ -8,6 +8,8 @@
 #  - the caller holds: the callee hears the music; a hang-up while held
 #    ends it;
 #  - MOHCLASS=alt (set by the dialplan) picks the 400 Hz class;
+#  - users.conf moh_class = alt on 101: who 101 holds hears alt, who 100
+#    holds the default; a bad class name is refused at reload;
 #  - moh_on_hold = no (sip reload): the held phone gets no RTP.
 # Needs python3.
 . "$(dirname "$0")/../lib.sh"
@@ -84,6 +86,26 @@ history_has "and its end" "SIP/100-" "SIP: music on hold stops"
 scenario "MOHCLASS picks the class" moh_class
 history_has "the step log names the class" "SIP/100-" \
 	"SIP: music on hold to the held phone: class alt ($moh/alt)"
+
+# the holding user's class (users.conf moh_class): 101 holds -> alt
+sed -i '/^name = Bob Bianchi$/a moh_class = alt' "$OCTO_CONF/users.conf"
+check "users.conf reloaded" octo_rx module reload res_users
+if octo_rx user show 101 | grep -qE '^ *music on hold *:? +alt$'; then
+	pass "user show: the user's class"
+else
+	fail "user show: the user's class" "$(octo_rx user show 101)"
+fi
+scenario "the holding user's class" moh_user
+history_has "the step log names the user's class" "SIP/100-" \
+	"SIP: music on hold to the held phone: class alt ($moh/alt)"
+sed -i 's/^moh_class = alt$/moh_class = no.such/' "$OCTO_CONF/users.conf"
+line=$(grep -n '^moh_class = no.such$' "$OCTO_CONF/users.conf" | cut -d: -f1)
+out=$(octo_rx module reload res_users 2>&1)
+if grep -qF "users.conf:$line" <<<"$out" && grep -q "moh_class" <<<"$out"; then
+	pass "a bad class name is refused with file:line"
+else
+	fail "a bad class name is refused with file:line" "$out"
+fi
 
 # off: the hold is passed on as before, the held phone hears nothing from Octo
 sed -i 's/^moh_on_hold = yes$/moh_on_hold = no/' "$OCTO_CONF/sip.conf"
