@@ -572,14 +572,14 @@ int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port);
 /* Called for each received datagram / framed message (after the size limit). */
 void sip_transport_deliver(const char *buf, size_t len, const struct sip_addr *src);
-/* Overload control: true while UDP requests wait too long in the socket
- * before the loop reads them (the kernel's receive time stamps); new
- * requests (no To tag, not ACK/CANCEL) are then answered 503 with
- * Retry-After before any handler runs, while requests and responses of
- * calls under way are still served. sip_rx_lag_ms: the last datagram's
+/* Overload control: true while requests wait too long in their sockets
+ * (UDP, TCP or TLS) before the loop reads them (the kernel's receive time
+ * stamps); new requests (no To tag, not ACK/CANCEL) are then answered 503
+ * with Retry-After before any handler runs, while requests and responses
+ * of calls under way are still served. sip_rx_lag_ms: the last read's
  * wait; sip_overload_shed: counts one refused request. [any]
- * sip_overload_update: the transport reports each datagram's wait (ms; 0
- * when the socket was drained) [loop]. In sip_core.c. */
+ * sip_overload_update: the transport reports each read's wait (ms; 0
+ * when the UDP socket was drained) [loop]. In sip_core.c. */
 void sip_overload_update(unsigned lag_ms);
 bool sip_overloaded(void);
 unsigned sip_rx_lag_ms(void);

@@ -329,8 +329,9 @@ void sip_receive(const char *buf, size_t len, const struct sip_addr *src)
 
 /* ---------------------------------------------------------------- overload */
 
-/* Datagrams that keep waiting this long in the socket (kernel time stamp
- * to our read) for CORE_OVERLOAD_SPAN_MS of reading turn new requests away
+/* Requests that keep waiting this long in their socket (kernel time stamp
+ * of a datagram, or of the oldest bytes of a TCP/TLS connection, to our
+ * read) for CORE_OVERLOAD_SPAN_MS of reading turn new requests away
  * with 503 (sip_overloaded): a backlog that does not drain, not a single
  * stall of the loop (a reload, a busy machine) after which the socket is
  * read empty in a few ms. Below the lower mark, and at least

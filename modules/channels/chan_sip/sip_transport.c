@@ -412,6 +412,47 @@ static void conn_update_events(struct tp_conn *c)
 		c->events = ev;
 }
 
+/* How long what recvmsg read waited in the socket (its SO_TIMESTAMPNS
+ * stamp: a datagram's, or for TCP the last segment's), in ms; 0 without a
+ * stamp. The SIP loop's backlog, whatever the transport (sip_core.c). */
+static unsigned tp_msg_lag(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		struct timespec ts, now;
+		int64_t ms;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &now);
+		ms = (int64_t)(now.tv_sec - ts.tv_sec) * 1000 +
+		     (now.tv_nsec - ts.tv_nsec) / 1000000;
+		return ms > 0 ? (ms < 600000 ? (unsigned)ms : 600000) : 0;
+	}
+	return 0;
+}
+
+union tp_ts_ctl {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(struct timespec))];
+};
+
+/* How long the oldest bytes in a connection's socket waited goes to the
+ * overload check: a peek at the head (a read's own stamp is its last
+ * segment's, and OpenSSL reads TLS sockets itself). */
+static void conn_sample_lag(struct tp_conn *c)
+{
+	union tp_ts_ctl ctl;
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+
+	if (recvmsg(c->fd, &mh, MSG_PEEK | MSG_DONTWAIT) > 0)
+		sip_overload_update(tp_msg_lag(&mh));
+}
+
 /* Bytes read into buf; 0 at EOF; -1 would block; -2 error. */
 static ssize_t conn_recv(struct tp_conn *c, char *buf, size_t size)
 {
@@ -584,6 +625,9 @@ static void conn_read(struct tp_conn *c)
 {
 	size_t limit = (size_t)atomic_load(&tp.max_msg) + TP_READ_CHUNK;
 
+	if (c->state == CONN_OPEN)
+		conn_sample_lag(c);
+
 	while (c->state == CONN_OPEN && !c->close_after_flush) {
 		ssize_t n;
 
@@ -729,6 +773,7 @@ static struct tp_conn *conn_new(int fd, enum sip_tp t, const struct sockaddr_sto
 	c->created_ms = c->active_ms = octo_now_ms();
 	sip_addr_str(&c->peer, c->key, sizeof(c->key));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)); /* overload check */
 	if (t == SIP_TP_TLS) {
 		c->ssl = SSL_new(outgoing ? tp.tls_client : tp.tls_server);
 		if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
@@ -987,34 +1032,11 @@ int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, un
 
 /* ================================================================ UDP */
 
-/* How long a datagram waited in the socket (its SO_TIMESTAMPNS stamp), in
- * ms; 0 without a stamp. */
-static unsigned tp_udp_lag(struct msghdr *mh)
-{
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		struct timespec ts, now;
-		int64_t ms;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS ||
-		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
-			continue;
-		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-		clock_gettime(CLOCK_REALTIME, &now);
-		ms = (int64_t)(now.tv_sec - ts.tv_sec) * 1000 +
-		     (now.tv_nsec - ts.tv_nsec) / 1000000;
-		return ms > 0 ? (ms < 600000 ? (unsigned)ms : 600000) : 0;
-	}
-	return 0;
-}
-
 static void tp_udp_cb(int fd, uint32_t events, void *data)
 {
 	for (int i = 0; i < TP_UDP_BATCH; i++) {
 		struct sip_addr src = { .tp = SIP_TP_UDP };
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(struct timespec))];
-		} ctl;
+		union tp_ts_ctl ctl;
 		struct iovec iov = { .iov_base = tp.udp_buf, .iov_len = TP_UDP_BUF };
 		struct msghdr mh = {
 			.msg_name = &src.sa,
@@ -1036,7 +1058,7 @@ static void tp_udp_cb(int fd, uint32_t events, void *data)
 			return;
 		}
 		src.len = mh.msg_namelen;
-		sip_overload_update(tp_udp_lag(&mh));
+		sip_overload_update(tp_msg_lag(&mh));
 		if ((size_t)n > TP_UDP_BUF || (size_t)n > atomic_load(&tp.max_msg)) {
 			char peer[SIP_ADDR_STRLEN];
 

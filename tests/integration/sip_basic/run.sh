@@ -2,7 +2,8 @@
 # sip_basic: chan_sip's stack as a SIP peer sees it, on loopback: OPTIONS
 # over UDP and TCP (SIPp), unknown methods, malformed requests answered 400
 # or dropped, garbage and oversized datagrams ignored, retransmissions
-# answered from the transaction, TCP keep-alive pings, `sip set debug`,
+# answered from the transaction, TCP keep-alive pings, overload shedding
+# (503 while requests keep waiting) on UDP, TCP and TLS, `sip set debug`,
 # `sip reload` (good, listener change, broken), module unload and load.
 # Needs sipp (Debian package sip-tester) and python3.
 . "$(dirname "$0")/../lib.sh"
@@ -69,6 +70,11 @@ check "retransmission answered from the transaction, rport/received" raw retrans
 check "TCP: ping/pong, pipelined and split requests, broken framing" raw tcp
 check "TLS: OPTIONS answered, ping/pong, a stalled handshake blocks nobody" \
 	timeout 30 python3 "$OCTO_CASE_DIR/sipraw.py" tls "$tls_port"
+check "overload: 503 over UDP, TCP and TLS while requests keep waiting, then served again" \
+	timeout 40 python3 "$OCTO_CASE_DIR/sipraw.py" overload "$port" "$tls_port" "$OCTO_PID"
+check_output "the overload is logged" "SIP: overloaded: requests wait" cat "$OCTO_LOG"
+check_output "and its end" "SIP: load back to normal (1 new requests refused with 503)" \
+	cat "$OCTO_LOG"
 check "bad input counted" json_has "sip show stats" "datagrams over the size limit" 2
 check_rx "transactions listed" "non-INVITE server" sip show transactions
 check_rx "connections listed" "connections" sip show connections

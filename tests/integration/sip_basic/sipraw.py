@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """sipraw.py - raw SIP checks for the sip_basic integration test, for what
 SIPp cannot send: malformed requests, garbage, oversized datagrams, exact
-retransmissions, TCP keep-alive pings.
+retransmissions, TCP keep-alive pings, overload on each transport.
 
     sipraw.py CASE PORT
+    sipraw.py overload PORT TLS_PORT DAEMON_PID
 
 Exits 0 when the daemon at 127.0.0.1:PORT behaved, 1 otherwise (printing
 why). Every wait is bounded (2 s per expected answer, 0.7 s of silence
@@ -11,9 +12,11 @@ when no answer is expected).
 """
 import os
 import random
+import signal
 import socket
 import ssl
 import sys
+import time
 
 HOST = "127.0.0.1"
 
@@ -212,6 +215,51 @@ def case_tls(port):
     idle.close()
 
 
+def case_overload(port, tls_port, pid):
+    """Overload shedding on each transport: requests that keep waiting over
+    400 ms in their socket (the daemon is stopped with SIGSTOP while they
+    come) for 300 ms of reading turn new requests away with 503 and
+    Retry-After; a single stall does not; a second later, with no wait
+    left, requests are served again."""
+    def tls_conn():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the test's self-signed certificate
+        return ctx.wrap_socket(socket.create_connection((HOST, tls_port), timeout=2.0))
+
+    for name in ("UDP", "TCP", "TLS"):
+        if name == "UDP":
+            s = udp()
+            send = lambda data, s=s: s.sendto(data, (HOST, port))
+        else:
+            s = socket.create_connection((HOST, port), timeout=2.0) if name == "TCP" \
+                else tls_conn()
+            send = s.sendall
+        me = s.getsockname()[1]
+
+        def ask(what, prefix):
+            send(request(via_transport=name, port=me))
+            return expect(s, prefix, f"{name}: {what}")
+
+        def ask_while_stopped(what, prefix):
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                send(request(via_transport=name, port=me))
+                time.sleep(0.55)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            return expect(s, prefix, f"{name}: {what}")
+
+        ask("before", "SIP/2.0 200")
+        ask_while_stopped("one stall is not an overload", "SIP/2.0 200")
+        data = ask_while_stopped("a wait that lasts is", "SIP/2.0 503")
+        if b"\r\nRetry-After:" not in data:
+            fail(f"{name}: the 503 has no Retry-After")
+        time.sleep(1.2)
+        ask("a second later", "SIP/2.0 200")
+        s.close()
+
+
 CASES = {
     "malformed": case_malformed,
     "garbage": case_garbage,
@@ -223,8 +271,14 @@ CASES = {
 }
 
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "overload":
+        try:
+            case_overload(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        except OSError as e:
+            fail(f"overload: {e}")
+        sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] not in CASES:
-        fail("usage: sipraw.py {" + "|".join(CASES) + "} PORT")
+        fail("usage: sipraw.py {" + "|".join(CASES) + "} PORT | overload PORT TLS_PORT PID")
     try:
         CASES[sys.argv[1]](int(sys.argv[2]))
     except OSError as e:
