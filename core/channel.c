@@ -28,6 +28,7 @@
 #include "octo/cdr.h"
 #include "octo/channel.h"
 #include "octo/cli.h"
+#include "octo/heaptrim.h"
 #include "octo/log.h"
 #include "octo/obj.h"
 #include "octo/registry.h"
@@ -85,6 +86,12 @@ static atomic_ulong chan_seq;
 static atomic_bool chan_refuse;
 static pthread_mutex_t chan_history_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chan_history chan_history[CHAN_HISTORY];
+
+/* Channel objects not yet freed; after a burst of calls the heaps are
+ * trimmed (octo/heaptrim.h: after 400 calls with media, RSS stayed 20 MB
+ * over its start without). */
+static atomic_size_t chan_objects;
+static struct octo_trim_watch chan_trim = OCTO_TRIM_WATCH_INIT(200);
 static size_t chan_history_next, chan_history_count;
 
 static const char *const chan_state_names[] = {
@@ -239,6 +246,7 @@ static void chan_destroy(void *obj)
 	pthread_mutex_destroy(&chan->lock);
 	if (chan->tech)
 		octo_registry_put(OCTO_REG_CHAN_TECH, chan->tech, chan->name);
+	octo_trim_note(&chan_trim, atomic_fetch_sub(&chan_objects, 1) - 1);
 }
 
 bool octo_chan_refusing_new(void)
@@ -269,6 +277,7 @@ struct octo_channel *octo_chan_alloc(const char *tech_name, enum octo_chan_state
 	chan = octo_obj_alloc(sizeof(*chan), chan_destroy);
 	if (!chan)
 		return NULL;
+	octo_trim_note(&chan_trim, atomic_fetch_add(&chan_objects, 1) + 1);
 	pthread_mutex_init(&chan->lock, NULL);
 	pthread_cond_init(&chan->cond, NULL);
 	seq = atomic_fetch_add(&chan_seq, 1) + 1;

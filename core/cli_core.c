@@ -1,9 +1,12 @@
 /*
  * cli_core.c - the "core ..." commands: version, uptime, settings, threads,
- * stop, reload and the boot-state commands that scripts wait on.
+ * memory, stop, reload and the boot-state commands that scripts wait on.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +14,7 @@
 #include "octo/channel.h"
 #include "octo/cli.h"
 #include "octo/config.h"
+#include "octo/heaptrim.h"
 #include "octo/log.h"
 #include "octo/sched.h"
 #include "internal.h"
@@ -134,6 +138,48 @@ static int core_cli_threads(struct octo_cli_out *out, int argc, char **argv)
 	return OCTO_CLI_OK;
 }
 
+/* A line "Name:  value kB" of /proc/self/status, in kB; -1 when absent. */
+static long core_proc_status_kb(const char *name)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t n = strlen(name);
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ':') {
+			kb = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+/* Where the memory is: what the kernel counts, and what malloc holds (in
+ * use, or freed and kept; see octo/heaptrim.h for when it is given back). */
+static int core_cli_memory(struct octo_cli_out *out, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 3)
+		return OCTO_CLI_USAGE;
+	octo_cli_kv(out, "resident (VmRSS)", "%ld kB", core_proc_status_kb("VmRSS"));
+	octo_cli_kv(out, "resident at most (VmHWM)", "%ld kB", core_proc_status_kb("VmHWM"));
+#ifdef __GLIBC__
+	{
+		struct mallinfo2 mi = mallinfo2();
+
+		octo_cli_kv(out, "heap in use", "%zu kB", (mi.uordblks + mi.hblkhd) / 1024);
+		octo_cli_kv(out, "heap freed, kept by malloc", "%zu kB", mi.fordblks / 1024);
+	}
+#endif
+	octo_cli_kv(out, "heap trims after bursts", "%lu", octo_trim_count());
+	octo_cli_kv(out, "threads", "%ld", core_proc_status_kb("Threads"));
+	octo_cli_kv(out, "channels", "%u", octo_chan_count());
+	return OCTO_CLI_OK;
+}
+
 static int core_cli_stop(struct octo_cli_out *out, int argc, char **argv)
 {
 	if (argc != 3)
@@ -222,6 +268,8 @@ static const struct octo_cli_cmd core_cli[] = {
 	{ "core show settings", "Show the folders and settings in use", NULL, core_cli_settings,
 	  NULL },
 	{ "core show threads", "List Octo's threads", NULL, core_cli_threads, NULL },
+	{ "core show memory", "Show Octo's resident memory and what malloc holds", NULL,
+	  core_cli_memory, NULL },
 	{ "core stop", "Stop now, or gracefully when the last call ends (cancel undoes it)",
 	  "core stop now|gracefully|cancel", core_cli_stop, core_complete_stop },
 	{ "core reload", "Reload every configuration file (atomically per file)", NULL,

@@ -390,6 +390,14 @@ octo_rss_after()
 	sleep 1
 	echo "bench: $mode: RSS $(bench_rss "$octo_pid") kB after the load" \
 		"($((SECONDS - t0)) s after the calls ended; ${rss_start:-?} kB at start)"
+	octo_memory "after the load"
+}
+
+# octo_memory WHEN: malloc's heap in use and kept, threads (core show memory).
+octo_memory()
+{
+	echo "bench: $mode: $1: $(octo_rx core show memory |
+		sed -n 's/^ *\(heap [^:]*\|threads\): *\(.*\)$/\1 \2/p' | paste -sd ';' -)"
 }
 
 # After a mode: Octo's RTP sockets should close with the calls. Waits up to
@@ -743,6 +751,7 @@ for mode in "${modes[@]}"; do
 	rss_start=$(bench_rss "$octo_pid")
 	echo "bench: $mode: Octo pid $octo_pid on 127.0.0.1:$sip_port," \
 		"RSS $rss_start kB at start"
+	octo_memory "at start"
 	"mode_$mode" || status=1
 	uas_stop
 	octo_idle && octo_rtp_leftover

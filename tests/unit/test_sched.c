@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "octo/octo.h"
+#include "octo/heaptrim.h"
 #include "octo/sched.h"
 #include "octo_test.h"
 
@@ -697,6 +698,35 @@ OCTO_TEST(thread_registry_lists_loop_workers_and_others)
 	OCTO_CHECK_INT_EQ(octo_sched_threads(list, 8), 3);
 	octo_sched_stop();
 	OCTO_CHECK_INT_EQ(octo_sched_threads(list, 8), 0);
+}
+
+/* ---------------------------------------------------------------- heap trim */
+
+OCTO_TEST(heap_trimmed_after_a_burst)
+{
+	struct octo_trim_watch w = OCTO_TRIM_WATCH_INIT(64);
+	unsigned long before = octo_trim_count();
+
+	OCTO_CHECK(start(1));
+	/* a small burst: under min_peak, never trimmed */
+	for (size_t i = 1; i <= 40; i++)
+		octo_trim_note(&w, i);
+	for (size_t i = 40; i-- > 0;)
+		octo_trim_note(&w, i);
+	/* a burst of 1000: trimmed at a sixteenth (62), once more at zero */
+	for (size_t i = 1; i <= 1000; i++)
+		octo_trim_note(&w, i);
+	for (size_t i = 1000; i-- > 0;)
+		octo_trim_note(&w, i);
+	octo_sched_stop(); /* runs the pushed work first */
+	OCTO_CHECK_INT_EQ(octo_trim_count() - before, 2);
+	/* the peak started over: a second burst is trimmed again */
+	OCTO_CHECK(start(1));
+	for (size_t i = 1; i <= 100; i++)
+		octo_trim_note(&w, i);
+	octo_trim_note(&w, 0);
+	octo_sched_stop();
+	OCTO_CHECK_INT_EQ(octo_trim_count() - before, 3);
 }
 
 OCTO_TEST_MAIN()

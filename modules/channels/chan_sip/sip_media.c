@@ -190,7 +190,8 @@ struct sip_media {
 	uint64_t rx_base_ms;
 	uint32_t rx_user_ts;
 	bool resync;
-	int16_t ring[MEDIA_RING];
+	int16_t *ring; /* MEDIA_RING samples, made with the session: relayed
+			* endpoints, most of them, never need it */
 	unsigned ring_head, ring_count;
 	char digitq[MEDIA_DIGITQ];
 	unsigned dq_head, dq_count;
@@ -649,6 +650,7 @@ static void media_destroy(struct sip_media *m)
 		rtp_profile_destroy(m->profile);
 	if (m->codec)
 		octo_registry_put(OCTO_REG_CODEC, m->codec, "chan_sip");
+	free(m->ring);
 	pthread_mutex_destroy(&m->lock);
 	pthread_cond_destroy(&m->cond);
 	free(m);
@@ -1243,9 +1245,12 @@ static void term_apply_payload(struct sip_media *m)
 static bool term_session(struct sip_media *m)
 {
 	JBParameters jb;
-	RtpSession *s = rtp_session_new(RTP_SESSION_SENDRECV);
+	RtpSession *s;
 	RtpTransport *meta_rtp = NULL, *meta_rtcp = NULL;
 
+	if (!m->ring && !(m->ring = malloc(MEDIA_RING * sizeof(*m->ring))))
+		return false;
+	s = rtp_session_new(RTP_SESSION_SENDRECV);
 	if (!s)
 		return false;
 	/* the session's I/O goes through its meta transports; ours are

@@ -96,7 +96,8 @@ struct sip_rec {
 	bool configured;
 	struct rec_conf conf;
 	FILE *f;
-	char path[PATH_MAX];
+	char *path; /* PATH_MAX bytes, made for the first recording: most
+		     * bridged calls record nothing */
 	bool paused;
 	uint64_t samples; /* written to the current file */
 	unsigned files;   /* recordings made in this call */
@@ -507,11 +508,13 @@ static bool rec_open(struct sip_rec *r, int by)
 		return false;
 	}
 	rec_expand_name(r, &tm, name, sizeof(name));
+	if (!r->path && !(r->path = malloc(PATH_MAX)))
+		return false;
 	for (unsigned k = 1; k < 100 && fd < 0; k++) {
-		int n = k == 1 ? snprintf(r->path, sizeof(r->path), "%s/%s.wav", dir, name)
-			       : snprintf(r->path, sizeof(r->path), "%s/%s-%u.wav", dir, name, k);
+		int n = k == 1 ? snprintf(r->path, PATH_MAX, "%s/%s.wav", dir, name)
+			       : snprintf(r->path, PATH_MAX, "%s/%s-%u.wav", dir, name, k);
 
-		if (n < 0 || (size_t)n >= sizeof(r->path))
+		if (n < 0 || (size_t)n >= PATH_MAX)
 			break;
 		fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 		if (fd < 0 && errno != EEXIST)
@@ -687,6 +690,7 @@ static void rec_free(struct sip_rec *r)
 		free(atomic_load(&r->ring[i]));
 		octo_obj_unref(r->chan[i]);
 	}
+	free(r->path);
 	free(r);
 }
 

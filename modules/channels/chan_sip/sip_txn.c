@@ -34,9 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
-#include <malloc.h> /* malloc_trim */
 #endif
 
+#include "octo/heaptrim.h"
 #include "octo/log.h"
 #include "octo/obj.h"
 #include "octo/sched.h"
@@ -77,11 +77,12 @@ static struct {
 
 static atomic_ulong txn_counts[SIP_TXN_KINDS][SIP_TXN_STATES];
 
-/* Live transactions (loop only) and the most since the heap was last
- * trimmed; see txn_trim_check(). */
-static unsigned long txn_live, txn_peak;
-static bool txn_trim_again; /* trimmed at a sixteenth: once more at zero */
-#define TXN_TRIM_PEAK 2000
+/* Live transactions (loop only). After a burst of thousands (each with its
+ * call, channel and thread freed meanwhile) the heaps are trimmed
+ * (octo/heaptrim.h): measured, RSS stayed at 5 times its start after 6000
+ * calls without. */
+static unsigned long txn_live;
+static struct octo_trim_watch txn_trim = OCTO_TRIM_WATCH_INIT(256);
 
 static bool txn_is_client(const struct sip_txn *t);
 
@@ -292,37 +293,6 @@ static void txn_timer_start(struct sip_txn *t, uint64_t *slot, unsigned ms, octo
 
 /* ---------------------------------------------------------------- ending */
 
-#ifdef __GLIBC__
-static void txn_trim_job(void *data)
-{
-	malloc_trim(0);
-}
-#endif
-
-/* After a burst of calls (thousands of transactions, each with its call,
- * channel and thread freed meanwhile) the freed memory is spread over the
- * heaps of many threads and glibc keeps most of it: measured, RSS stayed
- * at 5 times its start after 6000 calls. When such a burst is over (live
- * transactions down to a sixteenth of their peak), the heaps are trimmed
- * on a worker; and once more if the transactions then all end (what the
- * last sixteenth held: measured, 25 MB more after 6000 calls). */
-static void txn_trim_check(void)
-{
-	if (!atomic_load(&txn.up))
-		return;
-	if (!txn_live && txn_trim_again) {
-		txn_trim_again = false;
-	} else {
-		if (txn_live > txn_peak / 16 || txn_peak < TXN_TRIM_PEAK)
-			return;
-		txn_trim_again = txn_live != 0;
-	}
-	txn_peak = txn_live;
-#ifdef __GLIBC__
-	octo_work_push(txn_trim_job, NULL);
-#endif
-}
-
 static void txn_terminate(struct sip_txn *t, enum sip_txn_end why)
 {
 	if (t->ended)
@@ -340,7 +310,7 @@ static void txn_terminate(struct sip_txn *t, enum sip_txn_end why)
 		t->linked = false;
 		octo_container_unlink(txn_is_client(t) ? txn.client : txn.server, t);
 		txn_live--;
-		txn_trim_check();
+		octo_trim_note(&txn_trim, txn_live);
 	}
 	if (txn_is_client(t)) {
 		if (t->ops && t->ops->end)
@@ -768,8 +738,7 @@ static struct sip_txn *txn_server_new(struct sip_msg *req, const char *key)
 		return NULL;
 	}
 	t->linked = true;
-	if (++txn_live > txn_peak)
-		txn_peak = txn_live;
+	octo_trim_note(&txn_trim, ++txn_live);
 	txn_set_state(t, t->kind == SIP_IST ? SIP_TXN_PROCEEDING : SIP_TXN_TRYING);
 	return t;
 }
@@ -930,8 +899,7 @@ static void txn_start_loop(struct sip_txn *t)
 		return;
 	}
 	t->linked = true;
-	if (++txn_live > txn_peak)
-		txn_peak = txn_live;
+	octo_trim_note(&txn_trim, ++txn_live);
 	txn_set_state(t, t->kind == SIP_ICT ? SIP_TXN_CALLING : SIP_TXN_TRYING);
 	if (!txn_send_bytes(t, t->out, t->out_len)) {
 		txn_local_response(t, 503, "Service Unavailable");

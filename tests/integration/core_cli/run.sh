@@ -18,6 +18,9 @@ check_rx "version" "version:" core show version
 check_rx "uptime" "system uptime:" core show uptime
 check_rx "settings show the folders" "$OCTO_STATE/data" core show settings
 check_rx "threads" "event loop" core show threads
+check_rx "memory: resident" "resident (VmRSS):" core show memory
+check_rx "memory: malloc heap" "heap in use:" core show memory
+check_fails "memory: extra words get the usage line" octo_rx core show memory extra
 check_rx "modules listed" "app_core" module show
 check_rx "module show like" "chan_test" module show like chan_*
 check_output "json output" '"status":"ok"' octo_rx_json module show
