@@ -3,8 +3,11 @@
 RTP stream for SIPp's play_pcap_audio: 20 ms packets of 160 bytes of a
 1 kHz tone at -10 dBFS, for SECONDS seconds. SIPp rewrites the addresses and
 ports when it plays the file, so those written here are placeholders.
+With --raw: the bare A-law samples of one second of the tone instead, for
+SIPp's rtp_stream action (which loops it).
 
 usage: make_pcap.py SECONDS OUTPUT.pcap
+       make_pcap.py --raw OUTPUT.alaw
 """
 import math
 import struct
@@ -40,12 +43,16 @@ def checksum(data):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
+    amp = 32767 * 10 ** (-10 / 20)
+    tone = bytes(alaw(int(amp * math.sin(2 * math.pi * 1000 * i / 8000))) for i in range(8000))
+    if sys.argv[1] == "--raw":
+        with open(sys.argv[2], "wb") as f:
+            f.write(tone)
+        return
     seconds = float(sys.argv[1])
     if not 0 < seconds <= 3600:
         sys.exit("make_pcap.py: SECONDS must be in 0..3600")
     count = int(seconds * 50)
-    amp = 32767 * 10 ** (-10 / 20)
-    tone = bytes(alaw(int(amp * math.sin(2 * math.pi * 1000 * i / 8000))) for i in range(8000))
     src, dst = bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])
     ssrc = 0x0C70BE4C
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]

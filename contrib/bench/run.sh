@@ -15,10 +15,12 @@
 #             calls are set up at --ramp calls/s, then Octo's CPU is sampled
 #             for the step time while all of them are up
 #             (default 50,100,200,400,800,1200,1600). SIPp's pcap play sends
-#             through raw sockets, and on loopback the kernel hands every
-#             UDP packet to those raw sockets too, in the sender's context:
-#             about a quarter of the CPU charged to Octo here is that
-#             delivery (perf: raw_local_deliver under the workers' sendmmsg)
+#             through a raw socket per playing leg (IPPROTO_UDP, 2 per
+#             call), and the kernel hands every UDP packet to 127.0.0.1 to
+#             each of them, in the sender's context: each packet Octo
+#             relays costs it a clone per playing leg, so its CPU per call
+#             grows with the calls, and SIPp saturates past ~400 calls.
+#             --rtp stream measures without that (see below)
 #   register  REGISTER with digest auth from --users users (SIPp CSV
 #             injection, each REGISTER the next user); steps are rates
 #             (REGISTER/s), 20 s each (default 100,200,400,800,1600,3200,6400)
@@ -40,6 +42,10 @@
 #   --users N        generated users (default 1000)
 #   --pcap FILE      media mode: the RTP to play (default: a PCMA tone made
 #                    by make_pcap.py as long as the longest call)
+#   --rtp pcap|stream  media mode: how SIPp sends RTP: play_pcap_audio (raw
+#                    sockets, the default) or rtp_stream (SIPp's RTP
+#                    threads, plain UDP sockets, a second of the tone
+#                    looped): what a relay costs with real phones
 #   --keep           keep the temp folder (configs, logs, SIPp traces)
 #   -h, --help       this text
 #
@@ -77,6 +83,7 @@ hold_ms=1000
 ramp=200
 users=1000
 pcap_opt=""
+rtp=pcap
 keep=no
 modes=()
 
@@ -99,7 +106,7 @@ bench_need_int()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=yes ;;
-	--rates|--duration|--hold|--ramp|--users|--pcap)
+	--rates|--duration|--hold|--ramp|--users|--pcap|--rtp)
 		[ $# -ge 2 ] || bench_die "$1 needs a value"
 		case "$1" in
 		--rates) rates_opt=$2 ;;
@@ -108,6 +115,9 @@ while [ $# -gt 0 ]; do
 		--ramp) bench_need_int "$1" "$2"; ramp=$2 ;;
 		--users) bench_need_int "$1" "$2"; users=$2 ;;
 		--pcap) pcap_opt=$2 ;;
+		--rtp)
+			[ "$2" = pcap ] || [ "$2" = stream ] || bench_die "--rtp: pcap or stream"
+			rtp=$2 ;;
 		esac
 		shift
 		;;
@@ -434,7 +444,10 @@ sipp_stat()
 sipp_scenario()
 {
 	local name=$1 out="$tmp/$1.xml"
-	if [ "$mode" = media ]; then
+	if [ "$mode" = media ] && [ "$rtp" = stream ]; then
+		sed "s|<!-- @MEDIA@ -->|<nop><action><exec rtp_stream=\"$pcap,-1,8\"/></action></nop>|" \
+			"$here/sipp/$name.xml" >"$out"
+	elif [ "$mode" = media ]; then
 		sed "s|<!-- @MEDIA@ -->|<nop><action><exec play_pcap_audio=\"$pcap\"/></action></nop>|" \
 			"$here/sipp/$name.xml" >"$out"
 	else
@@ -560,7 +573,7 @@ step_run()
 report()
 {
 	local line extra=""
-	[ -n "$step_channels" ] && extra="  legs_up=$step_channels"
+	[ -n "$step_channels" ] && extra="  rtp=$rtp legs_up=$step_channels"
 	# each call: 50 packets/s to each phone
 	[ -n "$step_rtp" ] && extra="$extra  rtp_to_phones=${step_rtp}/s (expected $((2 * 50 * $2)))"
 	line=$(printf '%-8s %6s %-9s attempted=%-6s failed=%-5s octo_cpu=%5s%%  rss=%6sMB' "$1" "$2" \
@@ -693,7 +706,10 @@ mode_media()
 		hold=$((rampup + duration + 1))
 		[ "$hold" -gt "$longest" ] && longest=$hold
 	done
-	if [ -n "$pcap_opt" ]; then
+	if [ "$rtp" = stream ]; then
+		pcap="$tmp/pcma.alaw"
+		python3 "$here/make_pcap.py" --raw "$pcap" || return 1
+	elif [ -n "$pcap_opt" ]; then
 		pcap=$pcap_opt
 	else
 		pcap="$tmp/pcma.pcap"
