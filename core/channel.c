@@ -86,13 +86,13 @@ static atomic_ulong chan_seq;
 static atomic_bool chan_refuse;
 static pthread_mutex_t chan_history_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chan_history chan_history[CHAN_HISTORY];
+static size_t chan_history_next, chan_history_count;
 
 /* Channel objects not yet freed; after a burst of calls the heaps are
  * trimmed (octo/heaptrim.h: after 400 calls with media, RSS stayed 20 MB
  * over its start without). */
 static atomic_size_t chan_objects;
 static struct octo_trim_watch chan_trim = OCTO_TRIM_WATCH_INIT(200);
-static size_t chan_history_next, chan_history_count;
 
 static const char *const chan_state_names[] = {
 	"Down", "Ring", "Dialing", "Ringing", "Up", "Busy", "Hungup",

@@ -413,8 +413,9 @@ static void conn_update_events(struct tp_conn *c)
 }
 
 /* How long what recvmsg read waited in the socket (its SO_TIMESTAMPNS
- * stamp: a datagram's, or for TCP the last segment's), in ms; 0 without a
- * stamp. The SIP loop's backlog, whatever the transport (sip_core.c). */
+ * stamp: a datagram's, or for a TCP read the stamp of the last segment it
+ * took from), in ms; 0 without a stamp. The SIP loop's backlog, whatever
+ * the transport (sip_core.c). */
 static unsigned tp_msg_lag(struct msghdr *mh)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
@@ -439,8 +440,9 @@ union tp_ts_ctl {
 };
 
 /* How long the oldest bytes in a connection's socket waited goes to the
- * overload check: a peek at the head (a read's own stamp is its last
- * segment's, and OpenSSL reads TLS sockets itself). */
+ * overload check: a one-byte peek takes the first segment's stamp (a full
+ * read's would be its last segment's, and OpenSSL reads TLS sockets
+ * itself). */
 static void conn_sample_lag(struct tp_conn *c)
 {
 	union tp_ts_ctl ctl;

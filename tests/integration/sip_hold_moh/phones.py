@@ -210,6 +210,16 @@ def resume_and_talk(net, a, da, b, db):
     talk(b, db, a, "101 -> 100 after the resume")
 
 
+def caller_holds(net, a, da, b, db, crossings, what):
+    """100 (a) holds, 101 (b) hears the tone with `crossings`, 100 resumes."""
+    a.hold(da, "sendonly")
+    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendonly", 5, "101 gets the hold")
+    got = listen(net, b, 1.0)
+    check_tone(got, crossings, what)
+    a.hold(da, "sendrecv")
+    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendrecv", 5, "101 resumed")
+
+
 def scen_moh(net, ph):
     a, b = ph["100"], ph["101"]
     da, db = answered_call(a, b, "101")
@@ -225,12 +235,7 @@ def scen_moh(net, ph):
     out = rx("sip show channel %s" % da.call_id)
     expect(re.search(r"music on hold\s*:?\s*no", out), "sip show channel: no music")
     # the caller holds: the callee hears it
-    a.hold(da, "sendonly")
-    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendonly", 5, "101 gets the hold")
-    got = listen(net, b, 1.0)
-    check_tone(got, 40, "the callee held")
-    a.hold(da, "sendrecv")
-    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendrecv", 5, "101 resumed")
+    caller_holds(net, a, da, b, db, 40, "the callee held")
     # hanging up while held: the music stops with the call
     b.hold(db, "sendonly")
     net.wait(lambda: da.reinvites and da.reinvites[-1] == "sendonly", 5, "100 held again")
@@ -262,12 +267,7 @@ def scen_moh_user(net, ph):
     pkts = hold_and_listen(net, a, da, b, db)
     check_tone(pkts, 16, "101 holds: its class alt (400 Hz)")
     resume_and_talk(net, a, da, b, db)
-    a.hold(da, "sendonly")
-    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendonly", 5, "101 gets the hold")
-    got = listen(net, b, 1.0)
-    check_tone(got, 40, "100 holds: the default class (1000 Hz)")
-    a.hold(da, "sendrecv")
-    net.wait(lambda: db.reinvites and db.reinvites[-1] == "sendrecv", 5, "101 resumed")
+    caller_holds(net, a, da, b, db, 40, "100 holds: the default class (1000 Hz)")
     expect(a.bye(da) == 200, "100 hangs up")
     net.wait(lambda: db.ended, 10, "BYE to 101")
 
