@@ -34,7 +34,8 @@
 #include "octo/registry.h"
 #include "internal.h"
 
-#define CHAN_EVENT_QUEUE 128
+#define CHAN_EVENT_QUEUE 128 /* events queued at most */
+#define CHAN_EVENT_INLINE 8  /* kept in the channel; more grow a queue */
 #define CHAN_MAX_STEPS 1000
 #define CHAN_HISTORY 256
 
@@ -59,8 +60,11 @@ struct octo_channel {
 	int cause;
 	char *fields[OCTO_CHAN_FIELDS];
 	struct chan_var *vars;
-	struct octo_chan_event events[CHAN_EVENT_QUEUE];
-	unsigned ev_head, ev_count;
+	/* a ring of ev_cap events: ev_inline, or a grown one (most channels
+	 * never have more than a few events waiting) */
+	struct octo_chan_event *events;
+	struct octo_chan_event ev_inline[CHAN_EVENT_INLINE];
+	unsigned ev_head, ev_count, ev_cap;
 	struct octo_cdr_step *steps;
 	size_t step_count, step_cap, steps_dropped;
 	char position[96];
@@ -242,6 +246,8 @@ static void chan_destroy(void *obj)
 		free(v);
 	}
 	chan_free_steps(chan->steps, chan->step_count);
+	if (chan->events != chan->ev_inline)
+		free(chan->events);
 	pthread_cond_destroy(&chan->cond);
 	pthread_mutex_destroy(&chan->lock);
 	if (chan->tech)
@@ -280,6 +286,8 @@ struct octo_channel *octo_chan_alloc(const char *tech_name, enum octo_chan_state
 	octo_trim_note(&chan_trim, atomic_fetch_add(&chan_objects, 1) + 1);
 	pthread_mutex_init(&chan->lock, NULL);
 	pthread_cond_init(&chan->cond, NULL);
+	chan->events = chan->ev_inline;
+	chan->ev_cap = CHAN_EVENT_INLINE;
 	seq = atomic_fetch_add(&chan_seq, 1) + 1;
 	chan->created_us = octo_wall_us();
 	snprintf(chan->id, sizeof(chan->id), "%llu.%lu",
@@ -565,6 +573,25 @@ void octo_chan_var_foreach(struct octo_channel *chan,
 
 /* ---------------------------------------------------------------- events */
 
+/* Doubles the event ring, up to CHAN_EVENT_QUEUE; false when it cannot
+ * grow (full, or out of memory). Lock held. */
+static bool chan_events_grow(struct octo_channel *chan)
+{
+	unsigned cap = chan->ev_cap * 2;
+	struct octo_chan_event *grown;
+
+	if (cap > CHAN_EVENT_QUEUE || !(grown = malloc(cap * sizeof(*grown))))
+		return false;
+	for (unsigned i = 0; i < chan->ev_count; i++)
+		grown[i] = chan->events[(chan->ev_head + i) % chan->ev_cap];
+	if (chan->events != chan->ev_inline)
+		free(chan->events);
+	chan->events = grown;
+	chan->ev_head = 0;
+	chan->ev_cap = cap;
+	return true;
+}
+
 void octo_chan_queue_event(struct octo_channel *chan, const struct octo_chan_event *ev)
 {
 	chan_lock(chan);
@@ -581,8 +608,8 @@ void octo_chan_queue_event(struct octo_channel *chan, const struct octo_chan_eve
 			chan_var_set_locked(chan, "HANGUPSIDE",
 					    dir && !strcmp(dir, "outbound") ? "callee" : "caller");
 	}
-	if (chan->ev_count < CHAN_EVENT_QUEUE) {
-		chan->events[(chan->ev_head + chan->ev_count) % CHAN_EVENT_QUEUE] = *ev;
+	if (chan->ev_count < chan->ev_cap || chan_events_grow(chan)) {
+		chan->events[(chan->ev_head + chan->ev_count) % chan->ev_cap] = *ev;
 		chan->ev_count++;
 	} else {
 		octo_log_full(OCTO_LOG_WARNING, 0, "core", __FILE__, __LINE__, __func__, chan->id,
@@ -646,7 +673,7 @@ int octo_chan_wait_event(struct octo_channel *chan, int timeout_ms, struct octo_
 	for (;;) {
 		if (chan->ev_count) {
 			*ev = chan->events[chan->ev_head];
-			chan->ev_head = (chan->ev_head + 1) % CHAN_EVENT_QUEUE;
+			chan->ev_head = (chan->ev_head + 1) % chan->ev_cap;
 			chan->ev_count--;
 			rc = 1;
 			break;

@@ -286,6 +286,38 @@ OCTO_TEST(waitset_wakes_on_events_from_other_threads)
 	octo_obj_unref(b);
 }
 
+OCTO_TEST(events_queue_in_order_up_to_the_bound)
+{
+	struct octo_channel *a;
+	struct octo_chan_event ev;
+
+	setup();
+	a = caller_alloc("1");
+	/* more than the channel keeps inline: the queue grows, the order holds,
+	 * also after it wrapped around */
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 100; i++) {
+			ev = (struct octo_chan_event){ .type = OCTO_EV_DIGIT, .digit = (char)('0' + i % 10) };
+			octo_chan_queue_event(a, &ev);
+		}
+		for (int i = 0; i < 100; i++) {
+			OCTO_CHECK_INT_EQ(octo_chan_wait_event(a, 0, &ev), 1);
+			OCTO_CHECK_INT_EQ(ev.digit, '0' + i % 10);
+		}
+		OCTO_CHECK_INT_EQ(octo_chan_wait_event(a, 0, &ev), 0);
+	}
+	/* 128 at most: the rest is dropped (with a warning) */
+	for (int i = 0; i < 200; i++) {
+		ev = (struct octo_chan_event){ .type = OCTO_EV_DIGIT, .digit = '5' };
+		octo_chan_queue_event(a, &ev);
+	}
+	for (int i = 0; i < 128; i++)
+		OCTO_CHECK_INT_EQ(octo_chan_wait_event(a, 0, &ev), 1);
+	OCTO_CHECK_INT_EQ(octo_chan_wait_event(a, 0, &ev), 0);
+	octo_chan_hangup(a, OCTO_CAUSE_NORMAL);
+	octo_obj_unref(a);
+}
+
 OCTO_TEST(watchers_are_bounded)
 {
 	struct octo_channel *a = caller_alloc("1");
