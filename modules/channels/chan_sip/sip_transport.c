@@ -627,10 +627,8 @@ static void conn_read(struct tp_conn *c)
 {
 	size_t limit = (size_t)atomic_load(&tp.max_msg) + TP_READ_CHUNK;
 
-	if (c->state == CONN_OPEN)
-		conn_sample_lag(c);
-
 	while (c->state == CONN_OPEN && !c->close_after_flush) {
+		size_t space;
 		ssize_t n;
 
 		if (c->rx_cap - c->rx_len < TP_READ_CHUNK && c->rx_cap < limit) {
@@ -651,7 +649,9 @@ static void conn_read(struct tp_conn *c)
 			conn_close(c, "message too large");
 			return;
 		}
-		n = conn_recv(c, c->rx + c->rx_len, c->rx_cap - c->rx_len);
+		conn_sample_lag(c); /* how long what this read takes waited */
+		space = c->rx_cap - c->rx_len;
+		n = conn_recv(c, c->rx + c->rx_len, space);
 		if (n == -1)
 			break;
 		if (n == 0) {
@@ -665,6 +665,12 @@ static void conn_read(struct tp_conn *c)
 		c->rx_len += (size_t)n;
 		c->active_ms = octo_now_ms();
 		conn_frame_all(c);
+		/* A short read emptied the socket (and OpenSSL's buffers): more
+		 * data is signalled again (level-triggered), so no read just to
+		 * see EAGAIN, and the next one starts with its own peek. */
+		if ((size_t)n < space &&
+		    (c->state != CONN_OPEN || !c->ssl || !SSL_has_pending(c->ssl)))
+			break;
 	}
 }
 

@@ -215,6 +215,23 @@ def case_tls(port):
     idle.close()
 
 
+def wait_stopped(pid):
+    """SIGSTOP takes effect a little after kill() returns: until every
+    thread is stopped (state T), one could still read what we send."""
+    def state(path):
+        try:
+            with open(path) as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:  # a thread that ended meanwhile
+            return "T"
+    for _ in range(200):
+        tasks = os.listdir(f"/proc/{pid}/task")
+        if all(state(f"/proc/{pid}/task/{t}/stat") == "T" for t in tasks):
+            return
+        time.sleep(0.01)
+    fail("the daemon did not stop within 2 s of SIGSTOP")
+
+
 def case_overload(port, tls_port, pid):
     """Overload shedding on each transport: requests that keep waiting over
     400 ms in their socket (the daemon is stopped with SIGSTOP while they
@@ -244,6 +261,7 @@ def case_overload(port, tls_port, pid):
         def ask_while_stopped(what, prefix):
             os.kill(pid, signal.SIGSTOP)
             try:
+                wait_stopped(pid)
                 send(request(via_transport=name, port=me))
                 time.sleep(0.55)
             finally:
