@@ -23,15 +23,18 @@ octo_history_debug()
 	[ -n "$id" ] && octo_rx call debug "$id"
 }
 
-# octo_check_history NAME CHANNEL-PATTERN TEXT: check NAME: the step log of
-# the newest ended channel matching CHANNEL-PATTERN holds TEXT.
+# octo_check_history NAME CHANNEL-PATTERN TEXT [not]: check NAME: the step
+# log of the newest ended channel matching CHANNEL-PATTERN holds TEXT (with
+# "not": does not). A failure shows the end of the steps.
 octo_check_history()
 {
 	local out
 	out=$(octo_history_debug "$2")
 	if grep -qF -- "$3" <<<"$out"; then
+		[ "${4:-}" = not ] && { fail "$1" "\"$3\" in the steps of $2"; return; }
 		pass "$1"
 	else
+		[ "${4:-}" = not ] && { pass "$1"; return; }
 		fail "$1" "no \"$3\" in the steps of $2"
 		printf '%s\n' "$out" | tail -n 40 | sed 's/^/  | /'
 	fi

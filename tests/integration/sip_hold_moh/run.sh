@@ -45,21 +45,6 @@ scenario()
 	octo_phones "$1" "$OCTO_CASE_DIR/phones.py" "$2" 100 101
 }
 
-# history_has NAME CHANNEL-PATTERN TEXT: the step log of the newest ended
-# channel whose name matches CHANNEL-PATTERN (grep -E) holds TEXT.
-history_has()
-{
-	local id out
-	id=$(octo_rx calls show history | grep -E "$2" | head -n 1 | awk '{print $1}')
-	out=$([ -n "$id" ] && octo_rx call debug "$id")
-	if grep -qF -- "$3" <<<"$out"; then
-		pass "$1"
-	else
-		fail "$1" "no \"$3\" in the steps of $2"
-		printf '%s\n' "$out" | tail -n 30 | sed 's/^/  | /'
-	fi
-}
-
 # settings_has NAME REGEX: `sip show settings` matches REGEX (grep -E).
 settings_has()
 {
@@ -79,12 +64,12 @@ settings_has "a key left out comes from the default" \
 	"^general +tls_cert +\(none\) +default$"
 
 scenario "music on hold to the held party, then resume" moh
-history_has "the step log names the music" "SIP/100-" \
+octo_check_history "the step log names the music" "SIP/100-" \
 	"SIP: music on hold to the held phone: class default ($moh/default)"
-history_has "and its end" "SIP/100-" "SIP: music on hold stops"
+octo_check_history "and its end" "SIP/100-" "SIP: music on hold stops"
 
 scenario "MOHCLASS picks the class" moh_class
-history_has "the step log names the class" "SIP/100-" \
+octo_check_history "the step log names the class" "SIP/100-" \
 	"SIP: music on hold to the held phone: class alt ($moh/alt)"
 
 # the holding user's class (users.conf moh_class): 101 holds -> alt
@@ -96,7 +81,7 @@ else
 	fail "user show: the user's class" "$(octo_rx user show 101)"
 fi
 scenario "the holding user's class" moh_user
-history_has "the step log names the user's class" "SIP/100-" \
+octo_check_history "the step log names the user's class" "SIP/100-" \
 	"SIP: music on hold to the held phone: class alt ($moh/alt)"
 sed -i 's/^moh_class = alt$/moh_class = no.such/' "$OCTO_CONF/users.conf"
 line=$(grep -n '^moh_class = no.such$' "$OCTO_CONF/users.conf" | cut -d: -f1)

@@ -26,25 +26,10 @@ scenario()
 	octo_phones "$1" "$OCTO_CASE_DIR/../sip_hold_moh/phones.py" "$2" 100 101 102
 }
 
-# history_has NAME CHANNEL-PATTERN TEXT: the step log of the newest ended
-# channel whose name matches CHANNEL-PATTERN (grep -E) holds TEXT.
-history_has()
-{
-	local id out
-	id=$(octo_rx calls show history | grep -E "$2" | head -n 1 | awk '{print $1}')
-	out=$([ -n "$id" ] && octo_rx call debug "$id")
-	if grep -qF -- "$3" <<<"$out"; then
-		pass "$1"
-	else
-		fail "$1" "no \"$3\" in the steps of $2"
-		printf '%s\n' "$out" | tail -n 30 | sed 's/^/  | /'
-	fi
-}
-
 scenario "an answered call moves to the user's other phone" replaces
-history_has "the step log tells the move" "SIP/100-" \
+octo_check_history "the step log tells the move" "SIP/100-" \
 	"SIP: INVITE with Replaces from user 100 at UDP 127.0.0.1:"
 scenario "pickup of a ringing call by Replaces" pickup
-history_has "the step log tells the pickup" "SIP/101_0-" \
+octo_check_history "the step log tells the pickup" "SIP/101_0-" \
 	"picks up this ringing call"
 scenario "INVITEs with a Replaces that cannot be honoured" replaces_errors

@@ -98,29 +98,6 @@ result()
 	fi
 }
 
-# newest_debug PATTERN: `call debug` of the newest ended channel matching PATTERN.
-newest_debug()
-{
-	local id
-	id=$(octo_rx calls show history | grep -E "$1" | head -n 1 | awk '{print $1}')
-	[ -n "$id" ] && octo_rx call debug "$id"
-}
-
-# debug_has NAME PATTERN TEXT [not]: the newest PATTERN channel's steps hold TEXT (or not).
-debug_has()
-{
-	local out
-	out=$(newest_debug "$2")
-	if grep -qF -- "$3" <<<"$out"; then
-		[ "${4:-}" = not ] && { fail "$1" "\"$3\" in the steps"; return; }
-		pass "$1"
-	else
-		[ "${4:-}" = not ] && { pass "$1"; return; }
-		fail "$1" "no \"$3\" in the steps of the newest $2 channel"
-		printf '%s\n' "$out" | tail -n 30 | sed 's/^/  | /'
-	fi
-}
-
 idle()
 {
 	octo_rx trunk show "$1" | grep -q "channels: *0 busy"
@@ -178,7 +155,7 @@ result "the provider answered and got the BYE" $? "$OCTO_TMP/provider.log" "$OCT
 check "the outside line 0 removed, the number in e164" \
 	grep -q "INVITE sip:+390612345678@127.0.0.2:$PROV_PORT SIP/2.0" "$OCTO_TMP/provider.msg"
 check "the provider's channel is free again" wait_until 5 idle provider
-debug_has "DialTrunk took a channel of the provider" "SIP/100-" \
+octo_check_history "DialTrunk took a channel of the provider" "SIP/100-" \
 	"DialTrunk: trunk provider: SIP/provider@peer/o"
 if wait_until 5 bash -c "'$OCTO_BIN' -s '$OCTO_SOCK' -rx 'cdr show user 100' | grep -q provider"; then
 	pass "the CDR names the trunk"
@@ -211,7 +188,7 @@ wait "$busy_pid"
 result "the first trunk was busy (486)" $? "$OCTO_TMP/busy.log"
 wait "$backup_pid"
 result "the next trunk answered" $? "$OCTO_TMP/backup.log" "$OCTO_TMP/backup.err"
-debug_has "the step log tells the move" "SIP/100-" "trunk busytrunk: BUSY: next trunk"
+octo_check_history "the step log tells the move" "SIP/100-" "trunk busytrunk: BUSY: next trunk"
 
 # ---------------------------------------------------------------- the caller hangs up: no move
 far ringer trunk_ring 127.0.0.6 "$RING_PORT" &
@@ -222,8 +199,8 @@ result "the caller gives up while the trunk rings" $? "$OCTO_TMP/uac_cancel-100.
 	"$OCTO_TMP/uac_cancel-100.err"
 wait "$ring_pid"
 result "the ringing trunk was cancelled" $? "$OCTO_TMP/ringer.log" "$OCTO_TMP/ringer.err"
-debug_has "a group member that does not exist is skipped" "SIP/100-" "no trunk ghost: skipped"
-debug_has "no move to the next trunk after the caller hung up" "SIP/100-" \
+octo_check_history "a group member that does not exist is skipped" "SIP/100-" "no trunk ghost: skipped"
+octo_check_history "no move to the next trunk after the caller hung up" "SIP/100-" \
 	"trying trunk backup" not
 check "the ringer's channel is free again" wait_until 5 idle ringer
 
@@ -246,7 +223,7 @@ result "an incoming call while the provider's channel is busy: 503" $? "$OCTO_TM
 phone 100 uac_call -s 7555123 -d 300
 result "a second call: the group full goes on to backup" $? "$OCTO_TMP/uac_call-100.log" \
 	"$OCTO_TMP/uac_call-100.err"
-debug_has "all channels busy: congestion, next trunk" "SIP/100-" \
+octo_check_history "all channels busy: congestion, next trunk" "SIP/100-" \
 	"trunk provider: CONGESTION: next trunk"
 wait "$b2_pid"
 result "backup took the second call" $? "$OCTO_TMP/backup2.log"
@@ -266,17 +243,17 @@ far did trunk_call_in 127.0.0.2 "$(octo_free_port)" -s 021234501 -d 500 127.0.0.
 result "the provider calls the DID 021234501" $? "$OCTO_TMP/did.log" "$OCTO_TMP/did.err"
 wait "$ua_pid"
 result "user 101 answered it" $? "$OCTO_TMP/user_answer-101.log"
-debug_has "the DID call came from the provider trunk" "SIP/provider-" "INVITE from peer provider"
-debug_has "the caller number in +CC form" "SIP/provider-" "+390612345678"
-debug_has "the DID reached 101 (remove 7, prepend 1)" "SIP/provider-" "101"
+octo_check_history "the DID call came from the provider trunk" "SIP/provider-" "INVITE from peer provider"
+octo_check_history "the caller number in +CC form" "SIP/provider-" "+390612345678"
+octo_check_history "the DID reached 101 (remove 7, prepend 1)" "SIP/provider-" "101"
 octo_rx sip unregister 101 >/dev/null
 
 # ---------------------------------------------------------------- the ACL before the trunk
 phone 101 uac_refused -s 000441234567890
 result "101 (employees) may not call abroad: refused" $? "$OCTO_TMP/uac_refused-101.log" \
 	"$OCTO_TMP/uac_refused-101.err"
-debug_has "CheckACL said why" "SIP/101-" "international"
-debug_has "no trunk was tried" "SIP/101-" "DialTrunk" not
+octo_check_history "CheckACL said why" "SIP/101-" "international"
+octo_check_history "no trunk was tried" "SIP/101-" "DialTrunk" not
 
 # ---------------------------------------------------------------- a PBX that registers to us
 check_rx "the dynamic trunk starts unregistered" "Unregistered" trunk show branch
