@@ -40,7 +40,7 @@ declare -A fuzz_sources=(
 	[fuzz_pattern]="core/pattern.c core/expr.c"
 	[fuzz_expr]="core/pattern.c core/expr.c"
 	[fuzz_wav]=""
-	[fuzz_sip]="core/obj.c modules/channels/chan_sip/sip_msg.c"
+	[fuzz_sip]="core/obj.c modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c"
 	[fuzz_sdp]="modules/channels/chan_sip/sip_sdp.c"
 )
 

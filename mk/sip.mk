@@ -11,6 +11,7 @@ modules_channels_chan_sip_la_SOURCES = \
 	modules/channels/chan_sip/sip_conf.c \
 	modules/channels/chan_sip/sip_core.c \
 	modules/channels/chan_sip/sip_msg.c \
+	modules/channels/chan_sip/sip_write.c \
 	modules/channels/chan_sip/sip_transport.c \
 	modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_auth.c \
@@ -40,7 +41,7 @@ dist_octoconf_DATA += configs/sip.conf
 # The message layer alone (parser, validation, builders, keys, framing).
 check_PROGRAMS += tests/unit/test_sip_msg
 tests_unit_test_sip_msg_SOURCES = tests/unit/test_sip_msg.c tests/unit/octo_test.h \
-	modules/channels/chan_sip/sip_msg.c
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
 tests_unit_test_sip_msg_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_msg_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
@@ -48,7 +49,7 @@ tests_unit_test_sip_msg_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 # The transaction layer on the real event loop, with a fake transport.
 check_PROGRAMS += tests/unit/test_sip_txn
 tests_unit_test_sip_txn_SOURCES = tests/unit/test_sip_txn.c tests/unit/octo_test.h \
-	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c
 tests_unit_test_sip_txn_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
@@ -81,7 +82,7 @@ tests_unit_test_sip_record_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
 check_PROGRAMS += tests/unit/test_sip_auth
 tests_unit_test_sip_auth_SOURCES = tests/unit/test_sip_auth.c tests/unit/octo_test.h \
 	tests/unit/sip_test_util.h \
-	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c
 tests_unit_test_sip_auth_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
@@ -100,7 +101,7 @@ tests_unit_test_sip_sdp_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 # the stack and the calls part stubbed) against libosip2's URI parser.
 check_PROGRAMS += tests/unit/test_sip_refer
 tests_unit_test_sip_refer_SOURCES = tests/unit/test_sip_refer.c tests/unit/octo_test.h \
-	modules/channels/chan_sip/sip_msg.c
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
 tests_unit_test_sip_refer_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_refer_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)

@@ -34,7 +34,7 @@ tests_unit_test_trunk_LDADD = $(UNIT_LDADD)
 check_PROGRAMS += tests/unit/test_sip_regout
 tests_unit_test_sip_regout_SOURCES = tests/unit/test_sip_regout.c tests/unit/octo_test.h \
 	tests/unit/sip_test_util.h \
-	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c modules/channels/chan_sip/sip_regout.c
 tests_unit_test_sip_regout_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
@@ -46,7 +46,7 @@ tests_unit_test_sip_regout_LDADD = $(UNIT_LDADD) $(OSIP_LIBS) $(OPENSSL_LIBS)
 check_PROGRAMS += tests/unit/test_sip_peer
 tests_unit_test_sip_peer_SOURCES = tests/unit/test_sip_peer.c tests/unit/octo_test.h \
 	tests/unit/sip_test_util.h \
-	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_txn.c \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c modules/channels/chan_sip/sip_regout.c \
 	modules/channels/chan_sip/sip_peer.c modules/channels/chan_sip/sip_dialog.c

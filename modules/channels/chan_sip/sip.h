@@ -7,6 +7,7 @@
  *                    event loop; stream framing; keep-alives; `sip set debug`
  *   sip_msg.c        parsing (libosipparser2) and validation of messages,
  *                    building requests and responses, transaction keys
+ *   sip_write.c      the text of a message, written into a reused buffer
  *   sip_txn.c        RFC 3261 transactions (client/server, INVITE/non-INVITE)
  *                    in hash tables keyed by branch, timed by core timers
  *   sip_core.c       the receive path and the method dispatch table
@@ -263,7 +264,21 @@ struct sip_msg *sip_msg_request(enum sip_method method, const char *ruri, const 
 				const char *from_tag, const char *to, const char *to_tag,
 				const char *call_id, uint32_t cseq);
 
-/* Serialises (osip_message_to_str). *out is freed with osip_free(). 0 or OCTO_E*. */
+/*
+ * The text of a message (sip_write.c): what osip_message_to_str() prints for
+ * the same tree (Content-Length unpadded), written into `t`, which grows as
+ * needed and is meant to be reused (buf stays allocated; sip_text_free()
+ * releases it). t->buf holds t->len bytes and a NUL. 0 or OCTO_E*.
+ */
+struct sip_text {
+	char *buf;
+	size_t len, cap;
+	bool failed; /* an allocation failed while writing */
+};
+int sip_msg_write(struct sip_msg *m, struct sip_text *t);
+void sip_text_free(struct sip_text *t);
+
+/* The same, as an exact-size copy in *out (freed with osip_free()). */
 int sip_msg_to_str(struct sip_msg *m, char **out, size_t *len);
 
 /* Random tokens: a tag or Call-ID (hex, `size` >= 9), and a branch with the

@@ -14,7 +14,7 @@
  *    the raw bytes and parsed alone, so that e.g. a request with a too-long
  *    Content-Length still gets its 400.
  *  - Responses are osip trees built from the request (copies of its Via,
- *    From, To, Call-ID, CSeq), serialised with osip_message_to_str().
+ *    From, To, Call-ID, CSeq), written out by sip_write.c.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -447,14 +447,22 @@ int sip_msg_set_body(struct sip_msg *m, const char *content_type, const char *bo
 
 int sip_msg_to_str(struct sip_msg *m, char **out, size_t *len)
 {
+	struct sip_text t = { 0 };
+	int rc = sip_msg_write(m, &t);
+
 	*out = NULL;
 	*len = 0;
-	osip_message_force_update(m->osip);
-	if (osip_message_to_str(m->osip, out, len) != 0 || !*out) {
-		*out = NULL;
-		return OCTO_EINVAL;
+	if (!rc) {
+		*out = osip_malloc(t.len + 1);
+		if (*out) {
+			memcpy(*out, t.buf, t.len + 1);
+			*len = t.len;
+		} else {
+			rc = OCTO_ENOMEM;
+		}
 	}
-	return 0;
+	sip_text_free(&t);
+	return rc;
 }
 
 /* ================================================================ validation */

@@ -53,9 +53,9 @@ struct sip_txn {
 	bool linked, merge_linked;
 	char to_tag[17];   /* server: the To tag of our responses */
 	atomic_int status; /* last response sent or received */
-	char *out;         /* what a retransmission sends (osip_free) */
+	char *out;         /* what a retransmission sends (malloc) */
 	size_t out_len;
-	char *ack; /* ICT: the ACK of a non-2xx (osip_free) */
+	char *ack; /* ICT: the ACK of a non-2xx (malloc) */
 	size_t ack_len;
 	uint64_t t_retx, t_end; /* timer ids, 0 = none */
 	unsigned retx_ms;       /* the next retransmission interval */
@@ -149,8 +149,8 @@ static void txn_destroy(void *obj)
 
 	free(t->key);
 	free(t->merge_key);
-	osip_free(t->out);
-	osip_free(t->ack);
+	free(t->out);
+	free(t->ack);
 	octo_obj_unref(t->req);
 }
 
@@ -342,40 +342,54 @@ static void txn_local_response(struct sip_txn *t, int status, const char *reason
 	octo_obj_unref(r);
 }
 
-/* Serialises `m` into an exact-size copy kept in *out (replacing what was
- * there). osip_message_to_str() hands out a buffer of thousands of bytes:
- * kept for 32 s by each of thousands of transactions, that adds up. */
+/* Where messages are written before they are sent or kept: the loop, which
+ * writes nearly all of them, reuses one buffer; another thread (a test, a
+ * CLI command), or a send made from inside a send (a failed connection
+ * answered at once), gets a buffer of its own, freed by txn_text_done. */
+static struct sip_text txn_loop_text;
+static bool txn_loop_text_busy; /* loop only */
+
+static struct sip_text *txn_text(struct sip_text *own)
+{
+	*own = (struct sip_text){ 0 };
+	if (!octo_loop_is_current() || txn_loop_text_busy)
+		return own;
+	txn_loop_text_busy = true;
+	return &txn_loop_text;
+}
+
+static void txn_text_done(struct sip_text *t, struct sip_text *own)
+{
+	if (t == &txn_loop_text)
+		txn_loop_text_busy = false;
+	sip_text_free(own);
+}
+
+/* Writes `m` and keeps an exact-size copy of the text in *out (replacing
+ * what was there): thousands of transactions keep theirs for 32 s. */
 static int txn_keep_text(struct sip_msg *m, char **out, size_t *out_len)
 {
-	char *text = NULL;
-	size_t len = 0;
+	struct sip_text own, *t = txn_text(&own);
+	char *fit;
+	int rc = sip_msg_write(m, t);
 
-	if (sip_msg_to_str(m, &text, &len))
-		return OCTO_ENOMEM;
-	/* libosip2 writes into a buffer of its maximum message size: kept as it
-	 * is, every lingering transaction held 8 KB (RSS tripled under load).
-	 * An exact-size copy, not the buffer shrunk in place: each shrink left
-	 * the 7 KB tail as a hole between kept texts (measured over 60 s at
-	 * 1,000 calls/s: a peak of 164-180 MB with copies, 193-208 shrunk). */
-	if (!osip_free_func) {
-		char *fit = malloc(len + 1);
-
-		if (fit) {
-			memcpy(fit, text, len + 1);
-			free(text);
-			text = fit;
-		}
+	fit = rc ? NULL : malloc(t->len + 1);
+	if (fit) {
+		memcpy(fit, t->buf, t->len + 1);
+		free(*out);
+		*out = fit;
+		*out_len = t->len;
+	} else if (!rc) {
+		rc = OCTO_ENOMEM;
 	}
-	osip_free(*out);
-	*out = text;
-	*out_len = len;
-	return 0;
+	txn_text_done(t, &own);
+	return rc;
 }
 
 /* Frees the kept request text once nothing will retransmit it. */
 static void txn_drop_text(struct sip_txn *t)
 {
-	osip_free(t->out);
+	free(t->out);
 	t->out = NULL;
 	t->out_len = 0;
 }
@@ -1044,8 +1058,7 @@ void sip_txn_on_response(struct sip_msg *resp)
 
 int sip_send_request(struct sip_msg *req, const struct sip_addr *dest)
 {
-	char *text = NULL;
-	size_t len;
+	struct sip_text own, *t;
 	int rc;
 
 	if (!req || !dest || !sip_msg_is_request(req))
@@ -1064,28 +1077,27 @@ int sip_send_request(struct sip_msg *req, const struct sip_addr *dest)
 	if (!sip_msg_header(req, "max-forwards"))
 		sip_msg_add_header(req, "Max-Forwards", "70");
 	sip_msg_add_agent(req);
-	rc = sip_msg_to_str(req, &text, &len);
-	if (rc)
-		return rc;
-	rc = sip_transport_send(dest, text, len);
-	osip_free(text);
+	t = txn_text(&own);
+	rc = sip_msg_write(req, t);
+	if (!rc)
+		rc = sip_transport_send(dest, t->buf, t->len);
+	txn_text_done(t, &own);
 	return rc;
 }
 
 int sip_send_response(struct sip_msg *resp)
 {
-	char *text = NULL;
-	size_t len;
+	struct sip_text own, *t;
 	int rc;
 
 	if (!resp || sip_msg_is_request(resp) || !resp->dst.len)
 		return OCTO_EINVAL;
 	sip_msg_add_agent(resp);
-	rc = sip_msg_to_str(resp, &text, &len);
-	if (rc)
-		return rc;
-	rc = sip_transport_send(&resp->dst, text, len);
-	osip_free(text);
+	t = txn_text(&own);
+	rc = sip_msg_write(resp, t);
+	if (!rc)
+		rc = sip_transport_send(&resp->dst, t->buf, t->len);
+	txn_text_done(t, &own);
 	return rc;
 }
 
@@ -1127,4 +1139,5 @@ void sip_txn_shutdown(void)
 	octo_obj_unref(txn.client);
 	octo_obj_unref(txn.merge);
 	txn.server = txn.client = txn.merge = NULL;
+	sip_text_free(&txn_loop_text);
 }
