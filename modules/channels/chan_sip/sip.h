@@ -80,9 +80,9 @@
  * RESPONSES are built with the osip API (osip_message_t): it is the parser's
  * own data model, so a response carries exact copies of the request's Via,
  * From, To, Call-ID and CSeq, and extra headers are added with
- * sip_msg_add_header() or osip_message_set_*(). Serialisation is
- * osip_message_to_str() (about 3 us for an INVITE); a server transaction
- * serialises each response once and resends those bytes.
+ * sip_msg_add_header() or osip_message_set_*(). sip_write.c writes the text
+ * (what osip_message_to_str() would print, without its allocations); a
+ * server transaction writes each response once and resends those bytes.
  */
 #ifndef CHAN_SIP_SIP_H
 #define CHAN_SIP_SIP_H
