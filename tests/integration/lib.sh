@@ -160,16 +160,22 @@ check_fails()
 }
 
 # ---------------------------------------------------------------- ports
-# Prints a loopback port that nothing listens on (TCP or UDP) and that this
-# test has not handed out yet.
+# Prints a loopback port that no socket uses (TCP or UDP, listening or not)
+# and that this test has not handed out yet. Ports come from below the
+# kernel's range for outgoing connections (ip_local_port_range): a port
+# found free there could be taken by any connection made meanwhile (a
+# daemon once failed to listen on one, "Address already in use").
 octo_free_port()
 {
-	local port used
+	local port used low=32768 span
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+	span=$((low - 20000))
+	[ "$span" -ge 2000 ] || span=40000 # an odd range: the old spread
 	for _ in $(seq 1 200); do
-		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port=$((20000 + (RANDOM * 32768 + RANDOM) % span))
 		case "$lib_ports" in *" $port "*) continue ;; esac
 		if command -v ss >/dev/null 2>&1; then
-			used=$(ss -Htuln "( sport = :$port )" 2>/dev/null | head -n 1)
+			used=$(ss -Htuan "( sport = :$port )" 2>/dev/null | head -n 1)
 			[ -n "$used" ] && continue
 		elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			continue
