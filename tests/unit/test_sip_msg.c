@@ -145,6 +145,11 @@ OCTO_TEST(missing_core_headers_are_dropped)
 	expect_drop(edit(options_req, "Call-ID: call1@10.0.0.1" CRLF, ""), "no Call-ID header");
 	expect_drop(edit(options_req, "CSeq: 7 OPTIONS" CRLF, ""), "no CSeq header");
 	expect_drop(edit(options_req, "SIP/2.0/UDP", "SIP/3.0/UDP"), "bad Via protocol");
+	/* osip takes the opening quote as the start of a quoted string and
+	 * reads one Via; copied into an answer it would be two */
+	expect_drop(edit(options_req, "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc1",
+			 "Via:\"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK,abc1"),
+		    "comma inside a Via");
 }
 
 OCTO_TEST(cseq_method_mismatch_is_400)

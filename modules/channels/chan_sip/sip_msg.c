@@ -539,6 +539,26 @@ static void msg_fix_via(struct sip_msg *m)
 	}
 }
 
+/* Every Via is copied into an answer, where a comma outside quotes (in a
+ * parameter, the host or the comment) would start another Via: osip reads
+ * `Via:"SIP/2.0/UDP h;branch=z,G` as one, the phone our copy as two. */
+static bool msg_vias_copyable(const osip_message_t *o)
+{
+	osip_list_iterator_t it, pit;
+	osip_generic_param_t *p;
+
+	for (osip_via_t *v = osip_list_get_first((osip_list_t *)&o->vias, &it); v;
+	     v = osip_list_get_next(&it)) {
+		if ((v->host && strchr(v->host, ',')) || (v->comment && strchr(v->comment, ',')))
+			return false;
+		for (p = osip_list_get_first(&v->via_params, &pit); p; p = osip_list_get_next(&pit))
+			if (!p->gname || strchr(p->gname, ',') ||
+			    (p->gvalue && p->gvalue[0] != '"' && strchr(p->gvalue, ',')))
+				return false;
+	}
+	return true;
+}
+
 /* Checks the five headers every answer needs. NULL when fine, or why not. */
 static const char *msg_check_core(const struct sip_msg *m)
 {
@@ -547,6 +567,8 @@ static const char *msg_check_core(const struct sip_msg *m)
 
 	if (!via)
 		return "no Via header";
+	if (!msg_vias_copyable(o))
+		return "comma inside a Via";
 	if (!via->version || strcmp(via->version, "2.0") || !msg_is_token(via->protocol))
 		return "bad Via protocol";
 	if (!via->host || !*via->host)
