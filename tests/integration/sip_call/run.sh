@@ -145,6 +145,9 @@ else
 	fail "originate: the phone rang, answered and hung up" "sipp failed"
 	lib_show "$OCTO_TMP/uas_bye-101.log" 30
 fi
+# that phone is gone: without this, "registered 101" below would see its
+# contact before the next phone has registered, and the call go to it
+octo_rx sip unregister 101 >/dev/null
 
 # the echo test: RTP sent to *43 comes back
 if timeout 30 python3 "$OCTO_CASE_DIR/phone.py" 127.0.0.1 "$port" 100 "$pass_100" '*43' \
