@@ -298,6 +298,44 @@ OCTO_TEST(nonce_count_full_table)
 	OCTO_CHECK(!sip_nonce_count_ok(first, 2, 3600)); /* evicted: not replayable */
 	OCTO_CHECK(!sip_nonce_count_ok(recent, 1, 3600));
 	OCTO_CHECK(sip_nonce_count_ok(recent, 2, 3600));
+	/* the memory is bounded with the table: 131,072 entries of 64 bytes */
+	OCTO_CHECK(sip_nonce_count_blocks() <= 131072 * 64 / 65536 + 2);
+	sip_auth_fini();
+	OCTO_CHECK_INT_EQ(sip_nonce_count_blocks(), 0);
+}
+
+/* The counts of a burst of requests go once their nonces expire, and the
+ * memory they took with them (the blocks are unmapped), also when the
+ * nonces were not used in the order they were made. */
+OCTO_TEST(nonce_count_memory_goes_back)
+{
+	char early[SIP_NONCE_LEN + 1], n[SIP_NONCE_LEN + 1];
+	size_t burst;
+
+	sip_auth_set_clock(clock_ms);
+	OCTO_CHECK_INT_EQ(sip_auth_init(), 0);
+	OCTO_CHECK_INT_EQ(sip_nonce_count_blocks(), 0);
+	atomic_fetch_add(&fake_ms, 1);
+	sip_nonce_new(early, sizeof(early));
+	for (unsigned i = 0; i < 20000; i++) {
+		atomic_fetch_add(&fake_ms, 1);
+		sip_nonce_new(n, sizeof(n));
+		OCTO_CHECK(sip_nonce_count_ok(n, 1, 60));
+		if (i == 10000) /* made first, used in the middle */
+			OCTO_CHECK(sip_nonce_count_ok(early, 1, 60));
+	}
+	burst = sip_nonce_count_blocks();
+	OCTO_CHECK(burst >= 20000 * 64 / 65536 && burst <= 20000 * 64 / 65536 + 2);
+	/* still valid: still remembered, a replay is refused */
+	OCTO_CHECK(!sip_nonce_count_ok(n, 1, 60));
+	OCTO_CHECK(!sip_nonce_count_ok(early, 1, 60));
+	/* all of them expired: the next request clears them */
+	atomic_fetch_add(&fake_ms, 62000);
+	sip_nonce_new(n, sizeof(n));
+	OCTO_CHECK(sip_nonce_count_ok(n, 1, 60));
+	OCTO_CHECK_INT_EQ(sip_nonce_count_blocks(), 1);
+	sip_auth_fini();
+	OCTO_CHECK_INT_EQ(sip_nonce_count_blocks(), 0);
 }
 
 /* ---------------------------------------------------------------- sip_auth_request on the loop */

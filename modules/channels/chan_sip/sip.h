@@ -981,6 +981,9 @@ enum sip_nonce_state sip_nonce_check(const char *nonce, unsigned lifetime_s);
  * with this (valid) nonce, which is then remembered until the nonce
  * expires. [any] */
 bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s);
+/* Blocks of memory the remembered counts take (64 KB each, given back as
+ * their nonces expire). [any] */
+size_t sip_nonce_count_blocks(void);
 
 /* The part of chan_sip.c's table: the nonce secret. */
 int sip_auth_init(void);

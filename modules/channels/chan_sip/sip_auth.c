@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -34,6 +35,7 @@
 #include "octo/log.h"
 #include "octo/obj.h"
 #include "octo/registry.h"
+#include "octo/sched.h"
 #include "octo/users.h"
 #include "sip.h"
 
@@ -43,6 +45,7 @@
 #define AUTH_NC_BUCKETS 32768
 #define AUTH_NC_MAX 131072 /* nonces remembered at most; then the oldest go */
 #define AUTH_FIELD_MAX 512 /* longest credential field we look at */
+#define AUTH_NC_SWEEP_MS 10000
 
 /* ================================================================ config */
 
@@ -331,9 +334,12 @@ enum sip_nonce_state sip_nonce_check(const char *nonce, unsigned lifetime_s)
 
 /* ---------------------------------------------------------------- nonce counts */
 
+struct auth_nc_block;
+
 struct auth_nc {
 	struct auth_nc *next;                /* hash chain */
 	struct auth_nc *age_prev, *age_next; /* in order of first use */
+	struct auth_nc_block *block;         /* where it lives */
 	unsigned char key[AUTH_RAW_LEN];
 	unsigned long nc;
 	uint64_t expires_ms;
@@ -349,48 +355,62 @@ static size_t auth_nc_count;
 static struct auth_nc *auth_nc_oldest, *auth_nc_newest;
 static uint64_t auth_nc_floor; /* the highest timestamp of an evicted nonce */
 
-/* Entries come from blocks of their own, not one malloc each: they live
- * for nonce_lifetime (minutes), one per authenticated request, and
- * scattered among the short-lived allocations of calls and transactions
- * they kept most of the heap's pages in use after a burst (measured after
- * 16,000 REGISTERs: 36 MB held by malloc, 2 MB of it in use, and
- * malloc_trim could give nothing back). Blocks are freed at unload. */
-#define AUTH_NC_BLOCK 1024
+/* Entries live for nonce_lifetime (minutes), one per authenticated request.
+ * One malloc each, scattered among the short-lived allocations of calls
+ * and transactions, kept most of the heap's pages in use after a burst
+ * (measured after 16,000 REGISTERs: 36 MB held by malloc, 2 MB of it in
+ * use). So they come from blocks mapped for them alone, handed out in
+ * order and never reused: entries go in about the order they came (they
+ * expire oldest first), so a block empties as a whole and is unmapped,
+ * and the memory of a burst goes back to the system once its nonces have
+ * expired. */
+#define AUTH_NC_BLOCK_BYTES 65536
 struct auth_nc_block {
-	struct auth_nc_block *next;
-	struct auth_nc e[AUTH_NC_BLOCK];
+	size_t used; /* entries handed out */
+	size_t live; /* of which not yet gone */
+	struct auth_nc e[];
 };
-static struct auth_nc_block *auth_nc_blocks;
-static struct auth_nc *auth_nc_free;
+#define AUTH_NC_PER_BLOCK \
+	((AUTH_NC_BLOCK_BYTES - sizeof(struct auth_nc_block)) / sizeof(struct auth_nc))
+static struct auth_nc_block *auth_nc_current; /* where new entries come from */
+static size_t auth_nc_blocks;                 /* mapped (for the tests) */
+static uint64_t auth_nc_timer;
 
 /* A zeroed entry, or NULL. Lock held. */
 static struct auth_nc *auth_nc_get(void)
 {
+	struct auth_nc_block *b = auth_nc_current;
 	struct auth_nc *e;
 
-	if (!auth_nc_free) {
-		struct auth_nc_block *b = malloc(sizeof(*b));
+	if (!b || b->used == AUTH_NC_PER_BLOCK) {
+		void *p = mmap(NULL, AUTH_NC_BLOCK_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-		if (!b)
+		if (p == MAP_FAILED)
 			return NULL;
-		b->next = auth_nc_blocks;
-		auth_nc_blocks = b;
-		for (size_t i = 0; i < AUTH_NC_BLOCK; i++) {
-			b->e[i].next = auth_nc_free;
-			auth_nc_free = &b->e[i];
-		}
+		/* a full block still mapped has entries: it goes with its last */
+		b = p; /* zeroed by the kernel */
+		auth_nc_current = b;
+		auth_nc_blocks++;
 	}
-	e = auth_nc_free;
-	auth_nc_free = e->next;
+	e = &b->e[b->used++];
+	b->live++;
 	memset(e, 0, sizeof(*e));
+	e->block = b;
 	return e;
 }
 
 /* Lock held. */
 static void auth_nc_put(struct auth_nc *e)
 {
-	e->next = auth_nc_free;
-	auth_nc_free = e;
+	struct auth_nc_block *b = e->block;
+
+	if (--b->live == 0 && (b != auth_nc_current || b->used == AUTH_NC_PER_BLOCK)) {
+		if (b == auth_nc_current)
+			auth_nc_current = NULL;
+		munmap(b, AUTH_NC_BLOCK_BYTES);
+		auth_nc_blocks--;
+	}
 }
 
 static size_t auth_nc_bucket(const unsigned char *key)
@@ -439,24 +459,41 @@ static void auth_nc_prune(size_t b, uint64_t now)
 	}
 }
 
-/* Drops the entry used first (expired or not). Lock held. */
-static void auth_nc_evict_oldest(void)
+/* Takes e out of the table and frees it. Lock held. */
+static void auth_nc_remove(struct auth_nc *e)
 {
-	struct auth_nc *e = auth_nc_oldest, **pp;
-	uint64_t ts;
+	struct auth_nc **pp;
 
-	if (!e)
-		return;
 	for (pp = &auth_nc_tab[auth_nc_bucket(e->key)]; *pp && *pp != e; pp = &(*pp)->next)
 		;
 	if (*pp)
 		*pp = e->next;
 	auth_nc_age_unlink(e);
+	auth_nc_put(e);
+	auth_nc_count--;
+}
+
+/* Drops the entry used first (expired or not). Lock held. */
+static void auth_nc_evict_oldest(void)
+{
+	struct auth_nc *e = auth_nc_oldest;
+	uint64_t ts;
+
+	if (!e)
+		return;
 	ts = auth_nc_ts(e->key);
 	if (ts > auth_nc_floor)
 		auth_nc_floor = ts;
-	auth_nc_put(e);
-	auth_nc_count--;
+	auth_nc_remove(e);
+}
+
+/* Drops the expired entries at the old end: all of them but the few that
+ * were used out of their nonces' order, which go when their chain is
+ * looked at or when they reach that end. Lock held. */
+static void auth_nc_sweep(uint64_t now)
+{
+	while (auth_nc_oldest && auth_nc_oldest->expires_ms <= now)
+		auth_nc_remove(auth_nc_oldest);
 }
 
 bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s)
@@ -472,6 +509,7 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 	ts = auth_nc_ts(raw);
 	b = auth_nc_bucket(raw);
 	pthread_mutex_lock(&auth_lock);
+	auth_nc_sweep(now);
 	auth_nc_prune(b, now);
 	for (e = auth_nc_tab[b]; e; e = e->next)
 		if (!memcmp(e->key, raw, AUTH_RAW_LEN))
@@ -510,19 +548,36 @@ out:
 static void auth_nc_clear(void)
 {
 	pthread_mutex_lock(&auth_lock);
-	for (size_t i = 0; i < AUTH_NC_BUCKETS; i++)
-		auth_nc_tab[i] = NULL;
-	while (auth_nc_blocks) {
-		struct auth_nc_block *b = auth_nc_blocks;
-
-		auth_nc_blocks = b->next;
-		free(b);
+	while (auth_nc_oldest)
+		auth_nc_remove(auth_nc_oldest);
+	if (auth_nc_current) { /* empty, not full */
+		munmap(auth_nc_current, AUTH_NC_BLOCK_BYTES);
+		auth_nc_current = NULL;
+		auth_nc_blocks--;
 	}
-	auth_nc_free = NULL;
-	auth_nc_count = 0;
-	auth_nc_oldest = auth_nc_newest = NULL;
 	auth_nc_floor = 0;
 	pthread_mutex_unlock(&auth_lock);
+}
+
+/* Between requests too: the memory of a burst goes back once its nonces
+ * expired, not at the next request. */
+static unsigned auth_nc_sweep_cb(void *data)
+{
+	(void)data;
+	pthread_mutex_lock(&auth_lock);
+	auth_nc_sweep(auth_now());
+	pthread_mutex_unlock(&auth_lock);
+	return AUTH_NC_SWEEP_MS;
+}
+
+size_t sip_nonce_count_blocks(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&auth_lock);
+	n = auth_nc_blocks;
+	pthread_mutex_unlock(&auth_lock);
+	return n;
 }
 
 int sip_auth_init(void)
@@ -534,11 +589,16 @@ int sip_auth_init(void)
 		octo_log(OCTO_ERROR, "SIP: no random bytes for the digest nonce secret");
 		return OCTO_EFAIL;
 	}
+	/* none without the loop (unit tests): requests still sweep */
+	auth_nc_timer = octo_timer_add(AUTH_NC_SWEEP_MS, auth_nc_sweep_cb, NULL);
 	return 0;
 }
 
 void sip_auth_fini(void)
 {
+	if (auth_nc_timer)
+		octo_timer_cancel(auth_nc_timer);
+	auth_nc_timer = 0;
 	auth_nc_clear();
 	pthread_mutex_lock(&auth_lock);
 	OPENSSL_cleanse(auth_secret, sizeof(auth_secret));
