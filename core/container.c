@@ -128,11 +128,11 @@ static struct ct_node **ct_lookup(const struct octo_container *c, const struct c
 	return NULL;
 }
 
-/* Doubles the bucket array; on allocation failure the table just stays as it
- * is (slower, still correct). Caller holds the write lock. */
-static void ct_grow(struct octo_container *c)
+/* Rehashes into `n` buckets (a power of two); on allocation failure the
+ * table just stays as it is (slower, still correct). Caller holds the
+ * write lock. */
+static void ct_resize(struct octo_container *c, size_t n)
 {
-	size_t n = c->nbuckets * 2;
 	struct ct_node **nb;
 
 	if (n > SIZE_MAX / sizeof(*nb))
@@ -152,6 +152,16 @@ static void ct_grow(struct octo_container *c)
 	free(c->buckets);
 	c->buckets = nb;
 	c->nbuckets = n;
+}
+
+/* After a removal: a table that grew for a burst (100,000 transactions: a
+ * megabyte of buckets) shrinks back when it is mostly empty. Halving at an
+ * eighth full leaves it a quarter full, far from the next doubling.
+ * Caller holds the write lock. */
+static void ct_maybe_shrink(struct octo_container *c)
+{
+	if (c->nbuckets > CT_MIN_BUCKETS && c->count < c->nbuckets / 8)
+		ct_resize(c, c->nbuckets / 2);
 }
 
 /* Detaches every node into one list (linked through ->next) and leaves the
@@ -276,7 +286,7 @@ int octo_container_link(struct octo_container *c, void *obj)
 		}
 	}
 	if (c->count >= c->nbuckets)
-		ct_grow(c);
+		ct_resize(c, c->nbuckets * 2);
 	node->obj = octo_obj_ref(obj);
 	node->hash = key.hash;
 	link = &c->buckets[key.hash & (c->nbuckets - 1)];
@@ -302,6 +312,7 @@ int octo_container_unlink(struct octo_container *c, void *obj)
 				node = *link;
 				*link = node->next;
 				c->count--;
+				ct_maybe_shrink(c);
 				break;
 			}
 		}
@@ -361,6 +372,7 @@ static void *ct_unlink_key(struct octo_container *c, struct ct_key *key)
 		node = *link;
 		*link = node->next;
 		c->count--;
+		ct_maybe_shrink(c);
 		obj = node->obj; /* the container's reference becomes the caller's */
 		free(node);
 	}
@@ -399,6 +411,18 @@ size_t octo_container_count(struct octo_container *c)
 		return 0;
 	pthread_rwlock_rdlock(&c->lock);
 	n = c->count;
+	pthread_rwlock_unlock(&c->lock);
+	return n;
+}
+
+size_t octo_container_buckets(struct octo_container *c)
+{
+	size_t n;
+
+	if (!c)
+		return 0;
+	pthread_rwlock_rdlock(&c->lock);
+	n = c->nbuckets;
 	pthread_rwlock_unlock(&c->lock);
 	return n;
 }

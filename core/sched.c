@@ -304,11 +304,21 @@ static void heap_remove(struct sched_timer *t)
 	struct sched_timer *last = loop.heap[--loop.heap_len];
 
 	t->heap_idx = SCHED_NOT_QUEUED;
-	if (i == loop.heap_len)
-		return;
-	heap_set(i, last);
-	heap_sift_up(i);
-	heap_sift_down(last->heap_idx);
+	if (i != loop.heap_len) {
+		heap_set(i, last);
+		heap_sift_up(i);
+		heap_sift_down(last->heap_idx);
+	}
+	/* A heap that grew for a burst gives its memory back when mostly
+	 * empty (as the id table does); failing to shrink is harmless. */
+	if (loop.heap_cap > 64 && loop.heap_len * 8 < loop.heap_cap) {
+		struct sched_timer **heap = realloc(loop.heap, loop.heap_cap / 2 * sizeof(*heap));
+
+		if (heap) {
+			loop.heap = heap;
+			loop.heap_cap /= 2;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- timer id table */

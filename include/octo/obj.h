@@ -81,6 +81,9 @@ void *octo_container_unlink_key(struct octo_container *c, const char *key);
 void *octo_container_unlink_int(struct octo_container *c, uint64_t key);
 
 size_t octo_container_count(struct octo_container *c);
+/* Size of the hash table (it doubles when full and halves when an eighth
+ * full): for diagnostics and tests. */
+size_t octo_container_buckets(struct octo_container *c);
 
 /* Calls cb for each member under the container's read lock; cb must not
  * modify the container. A non-zero return from cb stops the walk and is

@@ -621,6 +621,70 @@ static void *race_thread(void *p)
 	return NULL;
 }
 
+/* A table that grew for a burst shrinks when the burst is over, and every
+ * member left is still found through the rehashing, by either way of
+ * unlinking; then it grows again. */
+OCTO_TEST(container_shrinks_after_a_burst)
+{
+	enum { N = 100000 };
+	struct octo_container *ci = octo_container_alloc_int(member_num, 0);
+	size_t peak;
+	int missing = 0, extra = 0;
+
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			struct member *m = member_new("", (uint64_t)i);
+
+			if (octo_container_link(ci, m) != OCTO_OK)
+				missing++;
+			octo_obj_unref(m);
+		}
+		peak = octo_container_buckets(ci);
+		OCTO_CHECK(peak >= N);
+		/* all but every 1000th go, half of them by key */
+		for (int i = 0; i < N; i++) {
+			struct member *m;
+
+			if (i % 1000 == 0)
+				continue;
+			if (i % 2) {
+				m = octo_container_unlink_int(ci, (uint64_t)i);
+				if (!m)
+					missing++;
+				octo_obj_unref(m);
+			} else {
+				m = octo_container_find_int(ci, (uint64_t)i);
+				if (!m || octo_container_unlink(ci, m) != OCTO_OK)
+					missing++;
+				octo_obj_unref(m);
+			}
+		}
+		OCTO_CHECK_INT_EQ(octo_container_count(ci), N / 1000);
+		OCTO_CHECK(octo_container_buckets(ci) <= 1024);
+		for (int i = 0; i < N; i++) {
+			struct member *m = octo_container_find_int(ci, (uint64_t)i);
+
+			if (i % 1000 == 0 && !m)
+				missing++;
+			if (i % 1000 != 0 && m)
+				extra++;
+			octo_obj_unref(m);
+		}
+		for (int i = 0; i < N; i += 1000) {
+			struct member *m = octo_container_unlink_int(ci, (uint64_t)i);
+
+			if (!m)
+				missing++;
+			octo_obj_unref(m);
+		}
+		OCTO_CHECK_INT_EQ(octo_container_count(ci), 0);
+		OCTO_CHECK(octo_container_buckets(ci) <= 32);
+	}
+	OCTO_CHECK_INT_EQ(missing, 0);
+	OCTO_CHECK_INT_EQ(extra, 0);
+	octo_obj_unref(ci);
+}
+
 OCTO_TEST(container_concurrent_link_find_unlink)
 {
 	struct octo_container *c = octo_container_alloc_str(member_name, 0);
