@@ -1033,7 +1033,7 @@ static void *spool_thread(void *arg)
 	char err[160];
 	bool opened = false;
 	unsigned backoff = 0, stop_failures = 0;
-	uint64_t retry_at = 0, next_tick = 0;
+	uint64_t retry_at = 0, next_tick = 0, idle_at = 0; /* 0: no batch since idle() */
 
 	octo_thread_register(sp->ops->thread_name);
 	pthread_mutex_lock(&sp->lock);
@@ -1051,6 +1051,7 @@ static void *spool_thread(void *arg)
 				sp->ops->close(sp->ctx);
 				pthread_mutex_lock(&sp->lock);
 				opened = false;
+				idle_at = 0;
 			}
 			continue;
 		}
@@ -1090,9 +1091,20 @@ static void *spool_thread(void *arg)
 			pthread_mutex_lock(&sp->lock);
 			continue;
 		}
+		if (!sp->head && idle_at && now >= idle_at) {
+			idle_at = 0;
+			pthread_mutex_unlock(&sp->lock);
+			sp->ops->idle(sp->ctx);
+			pthread_mutex_lock(&sp->lock);
+			continue;
+		}
 		if (!sp->head) {
-			if (sp->ops->tick)
-				spool_wait_until(sp, next_tick);
+			uint64_t until = sp->ops->tick ? next_tick : 0;
+
+			if (idle_at && (!until || idle_at < until))
+				until = idle_at;
+			if (until)
+				spool_wait_until(sp, until);
 			else
 				pthread_cond_wait(&sp->wake, &sp->lock);
 			continue;
@@ -1108,6 +1120,7 @@ static void *spool_thread(void *arg)
 			sp->ops->close(sp->ctx);
 			pthread_mutex_lock(&sp->lock);
 			opened = false;
+			idle_at = 0;
 			retry_at = spool_failed(sp, "write failed", err, &backoff);
 			stop_failures += sp->stop;
 			continue;
@@ -1115,6 +1128,8 @@ static void *spool_thread(void *arg)
 		retry_at = 0;
 		backoff = 0;
 		stop_failures = 0;
+		if (sp->ops->idle)
+			idle_at = spool_mono_ms() + (sp->ops->idle_ms ? sp->ops->idle_ms : 1000u);
 		if (sp->failing) {
 			octo_log(OCTO_NOTICE, "CDRs to %s: writing again (%zu still waiting)",
 				 sp->path, sp->queued);

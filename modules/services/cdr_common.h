@@ -223,6 +223,11 @@ struct cdr_spool_ops {
 	 * every `tick_ms`. */
 	void (*tick)(void *ctx);
 	unsigned tick_ms;
+	/* Optional: called once, with the target open, when nothing was
+	 * written for `idle_ms` after a batch (a burst of calls is over):
+	 * caches filled for it can be given back. */
+	void (*idle)(void *ctx);
+	unsigned idle_ms;
 };
 
 struct cdr_spool;

@@ -760,7 +760,8 @@ struct steps_seen {
 	size_t records, with_steps, steps;
 	char first[64], last[64];
 	size_t dropped;
-	int ticks;
+	int ticks, idles;
+	size_t records_at_idle;     /* records written when idle() came */
 	bool pointer_kept;          /* a record still pointed at the poster's array */
 	const struct octo_cdr_step *posted;
 };
@@ -808,6 +809,14 @@ static void seen_tick(void *ctx)
 	pthread_mutex_unlock(&seen.lock);
 }
 
+static void seen_idle(void *ctx)
+{
+	pthread_mutex_lock(&seen.lock);
+	seen.idles++;
+	seen.records_at_idle = seen.records;
+	pthread_mutex_unlock(&seen.lock);
+}
+
 static const struct cdr_spool_ops seen_ops = {
 	.thread_name = "test steps",
 	.open = seen_open,
@@ -815,6 +824,8 @@ static const struct cdr_spool_ops seen_ops = {
 	.close = seen_close,
 	.tick = seen_tick,
 	.tick_ms = 50,
+	.idle = seen_idle,
+	.idle_ms = 100,
 };
 
 OCTO_TEST(spool_copies_the_lent_step_log)
@@ -907,6 +918,48 @@ OCTO_TEST(spool_ticks_while_idle)
 	}
 	cdr_spool_free(sp);
 	OCTO_CHECK(ticks >= 3);
+}
+
+static int seen_idles(void)
+{
+	int n;
+
+	pthread_mutex_lock(&seen.lock);
+	n = seen.idles;
+	pthread_mutex_unlock(&seen.lock);
+	return n;
+}
+
+/* idle() comes once when writing paused after a batch (the SQLite backend
+ * gives its cache back then), not before anything was written and not
+ * again until more is written. */
+OCTO_TEST(spool_idle_after_a_burst)
+{
+	struct cdr_spool *sp = cdr_spool_alloc(&seen_ops, NULL);
+	struct octo_cdr c;
+
+	pthread_mutex_lock(&seen.lock);
+	seen.idles = 0;
+	seen.records = 0;
+	pthread_mutex_unlock(&seen.lock);
+	cdr_spool_configure(sp, "x", 100, 0, 1000);
+	cdr_spool_start(sp);
+	usleep(300000);
+	OCTO_CHECK_INT_EQ(seen_idles(), 0); /* nothing written yet */
+	test_record(&c, 0);
+	for (int i = 0; i < 3; i++)
+		OCTO_CHECK_INT_EQ(cdr_spool_post(sp, &c), 0);
+	for (int i = 0; i < 500 && !seen_idles(); i++)
+		usleep(10000);
+	OCTO_CHECK_INT_EQ(seen_idles(), 1);
+	OCTO_CHECK_INT_EQ(seen.records_at_idle, 3); /* after the batch, not before */
+	usleep(300000);
+	OCTO_CHECK_INT_EQ(seen_idles(), 1); /* once per pause */
+	OCTO_CHECK_INT_EQ(cdr_spool_post(sp, &c), 0);
+	for (int i = 0; i < 500 && seen_idles() < 2; i++)
+		usleep(10000);
+	OCTO_CHECK_INT_EQ(seen_idles(), 2);
+	cdr_spool_free(sp);
 }
 
 /* ---------------------------------------------------------------- call history */
