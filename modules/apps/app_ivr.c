@@ -1393,8 +1393,16 @@ static int rec_cli(struct octo_cli_out *out, int argc, char **argv)
 		     sizeof(job->lang));
 	octo_obj_unref(u);
 	octo_service_put(users, IVR_HOLDER);
-	snprintf(job->path, sizeof(job->path), "%s/%s/%s.wav", octo_paths.sound_dir, job->lang,
-		 job->name);
+	{
+		/* through a local copy: GCC cannot tell that the fields of job
+		 * do not overlap (-Wrestrict at -O2) */
+		char lang[sizeof(job->lang)], rec[sizeof(job->name)];
+
+		octo_strlcpy(lang, job->lang, sizeof(lang));
+		octo_strlcpy(rec, job->name, sizeof(rec));
+		snprintf(job->path, sizeof(job->path), "%s/%s/%s.wav", octo_paths.sound_dir,
+			 lang, rec);
+	}
 	atomic_store(&job->done, false);
 	job->self = ivr_self;
 	if (job->self)

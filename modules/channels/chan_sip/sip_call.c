@@ -2110,7 +2110,7 @@ static const struct octo_chan_tech call_tech = {
 struct call_row {
 	char id[32], chan[96], user[72], state[16], codec[8], ports[40],
 		remote[SIP_ADDR_STRLEN + 8];
-	char call_id[128], dir[12], se[24], hold[4], peer[SIP_ADDR_STRLEN];
+	char call_id[128], dir[12], se[32], hold[4], peer[SIP_ADDR_STRLEN];
 	bool have_media;          /* `mi` filled (sip show channel only) */
 	struct sip_media_info mi; /* RTP/RTCP counters, the phone's report, music */
 };

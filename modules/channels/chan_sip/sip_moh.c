@@ -165,9 +165,9 @@ static bool moh_resolve(const char *name, char *dir, size_t size, bool *random)
 		snprintf(rel, sizeof(rel), "moh/%s", name);
 	if (rel[0] == '/')
 		octo_strlcpy(dir, rel, size);
-	else
-		snprintf(dir, size, "%s/%s", octo_paths.sound_dir ? octo_paths.sound_dir : ".",
-			 rel);
+	else if (snprintf(dir, size, "%s/%s", octo_paths.sound_dir ? octo_paths.sound_dir : ".",
+			  rel) >= (int)size)
+		found = false; /* a path too long to open */
 	octo_cfg_free(cfg);
 	octo_diags_free(&diags);
 	return found;
