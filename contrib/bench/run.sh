@@ -46,6 +46,10 @@
 #                    sockets, the default) or rtp_stream (SIPp's RTP
 #                    threads, plain UDP sockets, a second of the tone
 #                    looped): what a relay costs with real phones
+#   --settle S       after each mode, watch Octo idle for S more seconds and
+#                    print its RSS and heap every 30 s (does the memory of the
+#                    load go back? the nonces of the load are remembered for
+#                    sip.conf's nonce_lifetime, 5 minutes by default)
 #   --keep           keep the temp folder (configs, logs, SIPp traces)
 #   -h, --help       this text
 #
@@ -85,6 +89,7 @@ users=1000
 pcap_opt=""
 rtp=pcap
 keep=no
+settle=0
 modes=()
 
 bench_usage()
@@ -106,7 +111,7 @@ bench_need_int()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=yes ;;
-	--rates|--duration|--hold|--ramp|--users|--pcap|--rtp)
+	--rates|--duration|--hold|--ramp|--users|--pcap|--rtp|--settle)
 		[ $# -ge 2 ] || bench_die "$1 needs a value"
 		case "$1" in
 		--rates) rates_opt=$2 ;;
@@ -114,6 +119,7 @@ while [ $# -gt 0 ]; do
 		--hold) bench_need_int "$1" "$2"; hold_ms=$2 ;;
 		--ramp) bench_need_int "$1" "$2"; ramp=$2 ;;
 		--users) bench_need_int "$1" "$2"; users=$2 ;;
+		--settle) bench_need_int "$1" "$2"; settle=$2 ;;
 		--pcap) pcap_opt=$2 ;;
 		--rtp)
 			[ "$2" = pcap ] || [ "$2" = stream ] || bench_die "--rtp: pcap or stream"
@@ -401,6 +407,19 @@ octo_rss_after()
 	echo "bench: $mode: RSS $(bench_rss "$octo_pid") kB after the load" \
 		"($((SECONDS - t0)) s after the calls ended; ${rss_start:-?} kB at start)"
 	octo_memory "after the load"
+	[ "$settle" -gt 0 ] && octo_settle
+}
+
+# --settle: Octo idle after the load, every 30 s for $settle s.
+octo_settle()
+{
+	local t0=$SECONDS t
+	while [ $((SECONDS - t0)) -lt "$settle" ]; do
+		t=$((settle - (SECONDS - t0)))
+		sleep $((t < 30 ? t : 30))
+		echo "bench: $mode: idle $((SECONDS - t0)) s more: RSS $(bench_rss "$octo_pid") kB"
+		octo_memory "idle $((SECONDS - t0)) s more"
+	done
 }
 
 # octo_memory WHEN: malloc's heap in use and kept, threads (core show memory).
