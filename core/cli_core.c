@@ -175,6 +175,7 @@ static int core_cli_memory(struct octo_cli_out *out, int argc, char **argv)
 	}
 #endif
 	octo_cli_kv(out, "heap trims after bursts", "%lu", octo_trim_count());
+	octo_cli_kv(out, "call thread stacks", "%zu", octo_thread_stacks_mapped());
 	octo_cli_kv(out, "threads", "%ld", core_proc_status_kb("Threads"));
 	octo_cli_kv(out, "channels", "%u", octo_chan_count());
 	return OCTO_CLI_OK;

@@ -18,6 +18,21 @@ struct octo_channel;
 /* A CLOCK_REALTIME deadline `ms` from now, for pthread_cond_timedwait (util.c). */
 struct timespec octo_deadline_after_ms(unsigned ms);
 
+/* ---------------------------------------------------------------- thread stacks (threadstack.c) */
+/* Starts fn(arg) in a new thread on a stack of at least `stack_size` bytes
+ * that Octo reuses for the next thread and unmaps after 10 s unused
+ * (glibc's own cache of ended threads' stacks never gives its memory back).
+ * The thread is joined by the pool: do not join or detach it. 0 or OCTO_E*. */
+int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size);
+/* Waits for the threads that ended (their work is done) and unmaps every
+ * spare stack: at shutdown, once no such thread has work left. */
+void octo_thread_stacks_release(void);
+/* Stacks mapped now, in use or spare (tests, core show memory). */
+size_t octo_thread_stacks_mapped(void);
+/* Tests: how long a spare stack stays unused before it is unmapped (0: the
+ * default, 10 s). */
+void octo_thread_stacks_idle_ms(unsigned ms);
+
 /* ---------------------------------------------------------------- daemon state (daemon.c) */
 /* octo.conf [options]; filled by main.c before anything starts. */
 struct octo_settings {

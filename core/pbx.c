@@ -51,6 +51,7 @@ static pthread_mutex_t pbx_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pbx_cond = PTHREAD_COND_INITIALIZER;
 static unsigned pbx_threads;
 #define PBX_THREAD_NICE 5 /* call threads: this much nicer than the daemon */
+#define PBX_STACK_SIZE (256 * 1024)
 static struct octo_channel **pbx_running;
 static size_t pbx_running_count, pbx_running_cap;
 
@@ -518,8 +519,6 @@ static void *pbx_thread(void *arg)
 
 int octo_pbx_start(struct octo_channel *chan)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
 	int rc;
 
 	if (octo_pbx_is_running(chan)) {
@@ -533,11 +532,7 @@ int octo_pbx_start(struct octo_channel *chan)
 	pthread_mutex_lock(&pbx_lock);
 	pbx_threads++;
 	pthread_mutex_unlock(&pbx_lock);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	rc = pthread_create(&tid, &attr, pbx_thread, chan);
-	pthread_attr_destroy(&attr);
+	rc = octo_thread_start_stack(pbx_thread, chan, PBX_STACK_SIZE);
 	if (rc) {
 		octo_chan_log(chan, OCTO_ERROR, "cannot start the call thread");
 		pbx_running_remove(chan);
@@ -553,13 +548,17 @@ int octo_pbx_start(struct octo_channel *chan)
 void octo_pbx_wait_threads(unsigned timeout_ms)
 {
 	struct timespec deadline = octo_deadline_after_ms(timeout_ms);
+	unsigned left;
 
 	pthread_mutex_lock(&pbx_lock);
 	while (pbx_threads > 0) {
 		if (pthread_cond_timedwait(&pbx_cond, &pbx_lock, &deadline))
 			break;
 	}
-	if (pbx_threads)
-		octo_log(OCTO_WARNING, "%u call threads did not end in time", pbx_threads);
+	left = pbx_threads;
+	if (left)
+		octo_log(OCTO_WARNING, "%u call threads did not end in time", left);
 	pthread_mutex_unlock(&pbx_lock);
+	if (!left)
+		octo_thread_stacks_release();
 }

@@ -426,7 +426,8 @@ octo_settle()
 octo_memory()
 {
 	echo "bench: $mode: $1: $(octo_rx core show memory |
-		sed -n 's/^ *\(heap [^:]*\|threads\): *\(.*\)$/\1 \2/p' | paste -sd ';' -)"
+		sed -n 's/^ *\(heap [^:]*\|threads\|call thread stacks\): *\(.*\)$/\1 \2/p' |
+		paste -sd ';' -)"
 }
 
 # After a mode: Octo's RTP sockets should close with the calls. Waits up to

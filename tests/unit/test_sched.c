@@ -20,6 +20,7 @@
 #include "octo/heaptrim.h"
 #include "octo/sched.h"
 #include "octo_test.h"
+#include "../../core/internal.h"
 
 #define WAIT_MS 10000
 
@@ -727,6 +728,63 @@ OCTO_TEST(heap_trimmed_after_a_burst)
 	octo_trim_note(&w, 0);
 	octo_sched_stop();
 	OCTO_CHECK_INT_EQ(octo_trim_count() - before, 3);
+}
+
+/* ---------------------------------------------------------------- call thread stacks */
+
+static atomic_int stack_runs;
+
+static void *stack_thread(void *arg)
+{
+	volatile char deep[16 * 1024]; /* uses the stack it was given */
+
+	memset((char *)deep, (int)(intptr_t)arg, sizeof(deep));
+	atomic_fetch_add(&stack_runs, deep[100] == (char)(intptr_t)arg);
+	return NULL;
+}
+
+static void wait_runs(int n)
+{
+	for (int i = 0; i < 500 && atomic_load(&stack_runs) < n; i++)
+		usleep(10000);
+}
+
+/* Threads on Octo's own stacks: a stack is reused once its thread ended,
+ * a spare is unmapped after 10 s unused (the timer), and all at shutdown. */
+OCTO_TEST(call_thread_stacks_reused_and_given_back)
+{
+	size_t base = octo_thread_stacks_mapped();
+
+	octo_thread_stacks_idle_ms(300);
+	OCTO_CHECK(start(1));
+	atomic_store(&stack_runs, 0);
+	/* one after the other: the same stack serves them all */
+	for (int i = 0; i < 20; i++) {
+		OCTO_CHECK_INT_EQ(octo_thread_start_stack(stack_thread, (void *)(intptr_t)(i + 1),
+							  256 * 1024), 0);
+		wait_runs(i + 1);
+		usleep(20000); /* its exit */
+	}
+	OCTO_CHECK_INT_EQ(atomic_load(&stack_runs), 20);
+	OCTO_CHECK(octo_thread_stacks_mapped() - base <= 2);
+	/* a burst at once: a stack each */
+	for (int i = 0; i < 40; i++)
+		OCTO_CHECK_INT_EQ(octo_thread_start_stack(stack_thread, (void *)(intptr_t)7,
+							  256 * 1024), 0);
+	wait_runs(60);
+	OCTO_CHECK_INT_EQ(atomic_load(&stack_runs), 60);
+	OCTO_CHECK(octo_thread_stacks_mapped() - base >= 2);
+	/* idle: the timer unmaps the spares within two of its periods */
+	for (int i = 0; i < 500 && octo_thread_stacks_mapped() > base; i++)
+		usleep(10000);
+	OCTO_CHECK_INT_EQ(octo_thread_stacks_mapped(), base);
+	/* and at shutdown, without waiting for the timer */
+	OCTO_CHECK_INT_EQ(octo_thread_start_stack(stack_thread, (void *)(intptr_t)3, 128 * 1024), 0);
+	wait_runs(61);
+	octo_thread_stacks_release();
+	OCTO_CHECK_INT_EQ(octo_thread_stacks_mapped(), base);
+	octo_sched_stop();
+	octo_thread_stacks_idle_ms(0);
 }
 
 OCTO_TEST_MAIN()

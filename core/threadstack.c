@@ -1,0 +1,242 @@
+/*
+ * threadstack.c - call threads run on stacks that Octo maps and gives back
+ * itself (see internal.h, octo_thread_start_stack).
+ *
+ * Why: glibc keeps the stacks of ended threads for reuse, up to 40 MB of
+ * them, and each kept stack stays partly in memory (the 16 KB below where
+ * the thread ended, its thread descriptor and TLS). With a thread per call,
+ * a burst of calls left 157 stacks and 2.5 MB of RSS that never went back.
+ * Here a stack is reused while calls keep coming, and unmapped once it has
+ * not been needed for STACK_IDLE_MS.
+ *
+ * DESIGN
+ *  - A mapping is [guard page][stack][descriptor page]: the guard page
+ *    (PROT_NONE) stops an overflow before it reaches anything else, and the
+ *    descriptor of the stack lives above it, out of the thread's way.
+ *  - Threads are joinable: a stack may only be reused or unmapped once its
+ *    thread has really ended. The thread puts its stack on the `ended` list
+ *    as its last step; pthread_tryjoin_np (never a blocking join, the event
+ *    loop starts calls) moves it to the `spare` list when the thread is
+ *    gone. Starting a thread and a timer on the loop do this.
+ *  - The timer runs while anything is on either list, every STACK_IDLE_MS,
+ *    and unmaps the spares unused for that long.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "octo/octo.h"
+#include "octo/sched.h"
+
+#define STACK_IDLE_MS 10000 /* the default of ts.idle_ms */
+#define STACK_SPARE_MAX 256 /* spare stacks kept at most (more are unmapped) */
+
+struct thread_stack {
+	struct thread_stack *next;
+	void *map;           /* the whole mapping */
+	size_t map_size;
+	size_t stack_size;   /* usable by the thread */
+	pthread_t thread;
+	void *(*fn)(void *);
+	void *arg;
+	uint64_t spare_since; /* octo_now_ms() when it became spare */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct thread_stack *ended; /* their threads are ending */
+	struct thread_stack *spare; /* free, most recently used first */
+	size_t nspare, mapped;
+	uint64_t timer;
+	unsigned idle_ms;
+} ts = { .lock = PTHREAD_MUTEX_INITIALIZER, .idle_ms = STACK_IDLE_MS };
+
+static size_t ts_page(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+
+	return p > 0 ? (size_t)p : 4096;
+}
+
+static struct thread_stack *ts_map(size_t stack_size)
+{
+	size_t page = ts_page(), usable = (stack_size + page - 1) / page * page;
+	size_t size = page + usable + page;
+	struct thread_stack *s;
+	char *map;
+
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+		   -1, 0);
+	if (map == MAP_FAILED)
+		return NULL;
+	if (mprotect(map, page, PROT_NONE) != 0) {
+		munmap(map, size);
+		return NULL;
+	}
+	s = (struct thread_stack *)(map + page + usable);
+	memset(s, 0, sizeof(*s));
+	s->map = map;
+	s->map_size = size;
+	s->stack_size = usable;
+	return s;
+}
+
+/* Lock held. */
+static void ts_unmap(struct thread_stack *s)
+{
+	munmap(s->map, s->map_size);
+	ts.mapped--;
+}
+
+/* Moves the stacks whose threads are gone from `ended` to `spare`.
+ * With `wait`, joins them (shutdown: they have finished their work). Lock
+ * held. */
+static void ts_reap(bool wait, uint64_t now)
+{
+	struct thread_stack **pp = &ts.ended;
+
+	while (*pp) {
+		struct thread_stack *s = *pp;
+		int rc = wait ? pthread_join(s->thread, NULL) : pthread_tryjoin_np(s->thread, NULL);
+
+		if (rc == EBUSY) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		if (ts.nspare >= STACK_SPARE_MAX) {
+			ts_unmap(s);
+			continue;
+		}
+		s->spare_since = now;
+		s->next = ts.spare;
+		ts.spare = s;
+		ts.nspare++;
+	}
+}
+
+/* Unmaps the spares unused since `before`. They are ordered by last use,
+ * most recent first. Lock held. */
+static void ts_release_idle(uint64_t before)
+{
+	struct thread_stack **pp = &ts.spare;
+
+	while (*pp && (*pp)->spare_since > before)
+		pp = &(*pp)->next;
+	while (*pp) {
+		struct thread_stack *s = *pp;
+
+		*pp = s->next;
+		ts.nspare--;
+		ts_unmap(s);
+	}
+}
+
+static unsigned ts_timer_cb(void *data)
+{
+	uint64_t now = octo_now_ms();
+	unsigned next;
+
+	(void)data;
+	pthread_mutex_lock(&ts.lock);
+	ts_reap(false, now);
+	ts_release_idle(now > ts.idle_ms ? now - ts.idle_ms : 0);
+	next = ts.ended || ts.spare ? ts.idle_ms : 0;
+	if (!next)
+		ts.timer = 0;
+	pthread_mutex_unlock(&ts.lock);
+	return next;
+}
+
+/* Lock held. */
+static void ts_timer_ensure(void)
+{
+	if (!ts.timer)
+		ts.timer = octo_timer_add(ts.idle_ms, ts_timer_cb, NULL);
+}
+
+static void *ts_trampoline(void *arg)
+{
+	struct thread_stack *s = arg;
+	void *ret = s->fn(s->arg);
+
+	/* the last use of s by this thread: from here on only its exit */
+	s->thread = pthread_self();
+	pthread_mutex_lock(&ts.lock);
+	s->next = ts.ended;
+	ts.ended = s;
+	ts_timer_ensure();
+	pthread_mutex_unlock(&ts.lock);
+	return ret;
+}
+
+int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size)
+{
+	struct thread_stack *s = NULL, **pp;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int rc;
+
+	pthread_mutex_lock(&ts.lock);
+	ts_reap(false, octo_now_ms());
+	for (pp = &ts.spare; *pp; pp = &(*pp)->next)
+		if ((*pp)->stack_size >= stack_size) {
+			s = *pp;
+			*pp = s->next;
+			ts.nspare--;
+			break;
+		}
+	pthread_mutex_unlock(&ts.lock);
+	if (!s) {
+		s = ts_map(stack_size);
+		if (!s)
+			return OCTO_ENOMEM;
+		pthread_mutex_lock(&ts.lock);
+		ts.mapped++;
+		pthread_mutex_unlock(&ts.lock);
+	}
+	s->fn = fn;
+	s->arg = arg;
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, (char *)s->map + ts_page(), s->stack_size);
+	rc = pthread_create(&tid, &attr, ts_trampoline, s);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		pthread_mutex_lock(&ts.lock);
+		ts_unmap(s);
+		pthread_mutex_unlock(&ts.lock);
+		return OCTO_EFAIL;
+	}
+	return 0;
+}
+
+void octo_thread_stacks_release(void)
+{
+	pthread_mutex_lock(&ts.lock);
+	ts_reap(true, octo_now_ms());
+	ts_release_idle(UINT64_MAX);
+	pthread_mutex_unlock(&ts.lock);
+}
+
+void octo_thread_stacks_idle_ms(unsigned ms)
+{
+	pthread_mutex_lock(&ts.lock);
+	ts.idle_ms = ms ? ms : STACK_IDLE_MS;
+	pthread_mutex_unlock(&ts.lock);
+}
+
+size_t octo_thread_stacks_mapped(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ts.lock);
+	n = ts.mapped;
+	pthread_mutex_unlock(&ts.lock);
+	return n;
+}
