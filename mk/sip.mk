@@ -106,6 +106,14 @@ tests_unit_test_sip_refer_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_si
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_refer_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
+# The ended dialogs of INVITE with Replaces (sip_replaces.c, calls stubbed).
+check_PROGRAMS += tests/unit/test_sip_replaces
+tests_unit_test_sip_replaces_SOURCES = tests/unit/test_sip_replaces.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
+tests_unit_test_sip_replaces_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_replaces_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
+
 # RTCP checks of the media layer (sip_rtcp.c alone): compound packets,
 # report blocks, the report text of `sip show channel`.
 check_PROGRAMS += tests/unit/test_sip_rtcp

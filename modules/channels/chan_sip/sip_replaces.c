@@ -18,9 +18,10 @@
  *    yet never (481: an early dialog this UA did not start).
  *  - Dialogs of answered legs that ended are remembered for a minute, as a
  *    64-bit hash of Call-ID and both tags (either order) in a ring of
- *    REPL_ENDED entries, so that a late Replaces gets 603 Declined (RFC
- *    3891 3). Under load older entries go first: then it is 481, as for a
- *    call never seen -- both tell the phone the call is not there.
+ *    REPL_ENDED entries indexed by hash, so that a late Replaces gets 603
+ *    Declined (RFC 3891 3). Under load older entries go first: then it is
+ *    481, as for a call never seen -- both tell the phone the call is not
+ *    there.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -33,13 +34,19 @@
 
 #define REPL_ENDED 4096         /* ended dialogs remembered */
 #define REPL_ENDED_MS 60000     /* for this long */
+#define REPL_ENDED_BUCKETS 8192 /* chains of the index (a power of two) */
 
 struct repl_ended {
 	uint64_t hash;
 	uint64_t until_ms;
+	uint16_t next; /* the next slot + 1 in its chain, 0: the end */
 };
 
-static struct repl_ended repl_ended[REPL_ENDED]; /* loop only */
+/* The ring and an index over it (loop only): a chain of slots per hash
+ * bucket, so a Replaces naming no call costs a short walk, not a look at
+ * every entry. */
+static struct repl_ended repl_ended[REPL_ENDED];
+static uint16_t repl_ended_head[REPL_ENDED_BUCKETS]; /* first slot + 1, 0: none */
 static unsigned repl_ended_next;
 
 #define REPL_MAX 1024    /* longer Replaces values are refused (400) */
@@ -76,22 +83,40 @@ static uint64_t repl_dialog_hash(const char *call_id, const char *tag1, const ch
 	return repl_hash_add(repl_hash_add(h, tag1), tag2);
 }
 
+static uint16_t *repl_ended_bucket(uint64_t hash)
+{
+	return &repl_ended_head[(hash ^ hash >> 32) & (REPL_ENDED_BUCKETS - 1)];
+}
+
 void sip_replaces_ended(const char *call_id, const char *local_tag, const char *remote_tag)
 {
+	unsigned slot = repl_ended_next;
+	struct repl_ended *e = &repl_ended[slot];
+	uint16_t *link;
+
 	if (!call_id || !local_tag || !remote_tag)
 		return;
-	repl_ended[repl_ended_next] =
-		(struct repl_ended){ repl_dialog_hash(call_id, local_tag, remote_tag),
-				     octo_now_ms() + REPL_ENDED_MS };
-	repl_ended_next = (repl_ended_next + 1) % REPL_ENDED;
+	if (e->until_ms) { /* the slot's old entry leaves its chain */
+		for (link = repl_ended_bucket(e->hash); *link && *link != slot + 1;
+		     link = &repl_ended[*link - 1].next)
+			;
+		if (*link)
+			*link = e->next;
+	}
+	e->hash = repl_dialog_hash(call_id, local_tag, remote_tag);
+	e->until_ms = octo_now_ms() + REPL_ENDED_MS;
+	link = repl_ended_bucket(e->hash);
+	e->next = *link;
+	*link = (uint16_t)(slot + 1);
+	repl_ended_next = (slot + 1) % REPL_ENDED;
 }
 
 static bool repl_has_ended(const struct repl *r)
 {
 	uint64_t h = repl_dialog_hash(r->call_id, r->to_tag, r->from_tag), now = octo_now_ms();
 
-	for (unsigned i = 0; i < REPL_ENDED; i++)
-		if (repl_ended[i].hash == h && repl_ended[i].until_ms > now)
+	for (uint16_t i = *repl_ended_bucket(h); i; i = repl_ended[i - 1].next)
+		if (repl_ended[i - 1].hash == h && repl_ended[i - 1].until_ms > now)
 			return true;
 	return false;
 }
