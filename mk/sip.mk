@@ -13,6 +13,7 @@ modules_channels_chan_sip_la_SOURCES = \
 	modules/channels/chan_sip/sip_msg.c \
 	modules/channels/chan_sip/sip_write.c \
 	modules/channels/chan_sip/sip_transport.c \
+	modules/channels/chan_sip/sip_udp_tx.c \
 	modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_reg.c \

@@ -617,6 +617,18 @@ void sip_stats_get(struct sip_stats *out);
 void sip_stats_inc(size_t offset); /* offsetof(struct sip_stats, field) */
 #define SIP_STAT(field) sip_stats_inc(offsetof(struct sip_stats, field))
 
+/* The thread that sends UDP datagrams for the loop (sip_udp_tx.c). queue:
+ * copies the datagram for it, false when it does not run or its ring is
+ * full (then the caller sends itself). hold/release: on the loop, around a
+ * batch of received datagrams, so that the answers wake the thread once.
+ * stop: sends what is queued, then ends the thread. [any] */
+int sip_udp_tx_start(void);
+void sip_udp_tx_stop(void);
+bool sip_udp_tx_queue(int fd, const struct sockaddr *to, socklen_t tolen, const char *buf,
+		      size_t len);
+void sip_udp_tx_hold(void);
+void sip_udp_tx_release(void);
+
 /* Connection listing for the CLI ([any]: runs on the loop). */
 struct sip_conn_info {
 	uint64_t id;

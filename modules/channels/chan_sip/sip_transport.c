@@ -11,7 +11,8 @@
  *    touched nowhere else. The CLI reads them through sip_loop_run().
  *  - UDP: one socket; datagrams are read into one static buffer with
  *    MSG_TRUNC, so a datagram over the size limit is counted and dropped
- *    before any parsing.
+ *    before any parsing. Datagrams are sent by a thread of their own
+ *    (sip_udp_tx.c); the loop only queues them.
  *  - Streams: a connection (an octo object) has a receive buffer that is
  *    framed by sip_frame() after each read, and a queue of unsent chunks
  *    (EPOLLOUT only while it is not empty). A connection is found by id (the
@@ -950,6 +951,8 @@ int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 			SIP_STAT(tx_errors);
 			return OCTO_EINVAL;
 		}
+		if (sip_udp_tx_queue(l->fd, to, tolen, buf, len))
+			return 0; /* the sending thread counts it (sip_udp_tx.c) */
 		do {
 			n = sendto(l->fd, buf, len, MSG_NOSIGNAL, to, tolen);
 		} while (n < 0 && errno == EINTR);
@@ -1040,7 +1043,7 @@ int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, un
 
 /* ================================================================ UDP */
 
-static void tp_udp_cb(int fd, uint32_t events, void *data)
+static void tp_udp_read(int fd)
 {
 	for (int i = 0; i < TP_UDP_BATCH; i++) {
 		struct sip_addr src = { .tp = SIP_TP_UDP };
@@ -1081,6 +1084,17 @@ static void tp_udp_cb(int fd, uint32_t events, void *data)
 		tp_unmap(&src);
 		sip_transport_deliver(tp.udp_buf, (size_t)n, &src);
 	}
+}
+
+/* The answers to a batch of datagrams leave with one wake-up of the
+ * sending thread. */
+static void tp_udp_cb(int fd, uint32_t events, void *data)
+{
+	(void)events;
+	(void)data;
+	sip_udp_tx_hold();
+	tp_udp_read(fd);
+	sip_udp_tx_release();
 }
 
 /* ================================================================ listeners */
@@ -1192,6 +1206,8 @@ int sip_transport_start(const struct sip_cfg *cfg)
 	tp.running = true;
 	if (cfg->g.udp && tp_listen(SIP_TP_UDP, &cfg->g.bindaddr, cfg->g.port))
 		goto fail;
+	if (cfg->g.udp)
+		sip_udp_tx_start(); /* failing, the loop sends itself */
 	if (cfg->g.tcp && tp_listen(SIP_TP_TCP, &cfg->g.bindaddr, cfg->g.port))
 		goto fail;
 	if (tp.tls_server && tp_listen(SIP_TP_TLS, &cfg->g.bindaddr, cfg->g.tls_port))
@@ -1200,6 +1216,7 @@ int sip_transport_start(const struct sip_cfg *cfg)
 
 fail:
 	tp.running = false;
+	sip_udp_tx_stop();
 	tp_close_listeners();
 	SSL_CTX_free(tp.tls_server);
 	SSL_CTX_free(tp.tls_client);
@@ -1218,6 +1235,7 @@ void sip_transport_stop(void)
 	if (!tp.by_id)
 		return;
 	tp.running = false;
+	sip_udp_tx_stop(); /* what is queued goes out first */
 	tp_close_listeners();
 	all = octo_container_snapshot(tp.by_id, &n, NULL);
 	for (size_t i = 0; i < n; i++)
