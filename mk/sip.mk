@@ -107,6 +107,14 @@ tests_unit_test_sip_refer_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_si
 	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
 tests_unit_test_sip_refer_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
+# The UDP sending thread (sip_udp_tx.c, included by the test; over loopback).
+check_PROGRAMS += tests/unit/test_sip_udp_tx
+tests_unit_test_sip_udp_tx_SOURCES = tests/unit/test_sip_udp_tx.c tests/unit/octo_test.h \
+	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
+tests_unit_test_sip_udp_tx_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_udp_tx_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
+
 # The ended dialogs of INVITE with Replaces (sip_replaces.c, calls stubbed).
 check_PROGRAMS += tests/unit/test_sip_replaces
 tests_unit_test_sip_replaces_SOURCES = tests/unit/test_sip_replaces.c tests/unit/octo_test.h \

@@ -15,7 +15,10 @@
  *    and the datagram, each copied in once (no allocation per message).
  *    The loop queues under a mutex; the thread takes everything queued,
  *    sends it with sendmmsg() (consecutive records on the same socket go
- *    in one call) and frees the space after.
+ *    in one call) and frees the space after. An empty ring starts again
+ *    at its beginning, so only the deepest backlog is ever touched, and
+ *    after TX_IDLE_TRIM_MS without traffic the pages of a burst beyond
+ *    TX_RING_KEEP are given back (madvise).
  *  - Order is kept: one FIFO, one thread.
  *  - Waking the thread costs the loop a system call too, so while the loop
  *    handles a batch of received datagrams (sip_udp_tx_hold), the wake-up
@@ -34,13 +37,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "octo/log.h"
 #include "octo/sched.h"
 #include "sip.h"
 
-#define TX_RING_BYTES (4u << 20)
+#define TX_RING_BYTES (1u << 20) /* 170 ms of datagrams at 1,000 calls/s */
+#define TX_RING_KEEP (64u << 10)  /* of it, kept in memory when idle */
+#define TX_IDLE_TRIM_MS 2000      /* idle this long: the rest goes back (whole s) */
 #define TX_BATCH 64
 #define TX_WRAP UINT32_MAX /* a record length that means: go on at offset 0 */
 
@@ -64,7 +71,8 @@ static struct {
 	bool wake_due; /* queued while held: wake at release */
 	unsigned hold; /* nested holds (loop only) */
 	uint64_t wpos, rpos; /* byte positions, offset = pos % TX_RING_BYTES */
-	char *ring;
+	size_t touched;      /* bytes of the ring used since the last trim */
+	char *ring;          /* mapped */
 } tx = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* Lock held. */
@@ -113,6 +121,8 @@ bool sip_udp_tx_queue(int fd, const struct sockaddr *to, socklen_t tolen, const 
 	memcpy(&r->to, to, tolen);
 	memcpy(r->data, buf, len);
 	tx.wpos += need;
+	if (off + need > tx.touched)
+		tx.touched = off + need;
 	if (tx.hold && octo_loop_is_current())
 		tx.wake_due = true;
 	else
@@ -206,6 +216,8 @@ static uint64_t tx_send_range(uint64_t from, uint64_t to)
 
 static void *tx_thread(void *arg)
 {
+	struct timespec idle_at;
+
 	(void)arg;
 	octo_thread_register("sip udp tx");
 	pthread_mutex_lock(&tx.lock);
@@ -215,9 +227,21 @@ static void *tx_thread(void *arg)
 		if (from == to) {
 			if (tx.stopping)
 				break;
+			/* empty: the next record goes at the start again */
+			tx.wpos = tx.rpos = 0;
+			clock_gettime(CLOCK_REALTIME, &idle_at);
+			idle_at.tv_sec += TX_IDLE_TRIM_MS / 1000;
 			tx.sleeping = true;
-			while (tx.sleeping && !tx.stopping)
-				pthread_cond_wait(&tx.cond, &tx.lock);
+			while (tx.sleeping && !tx.stopping) {
+				if (tx.touched <= TX_RING_KEEP) {
+					pthread_cond_wait(&tx.cond, &tx.lock);
+				} else if (pthread_cond_timedwait(&tx.cond, &tx.lock, &idle_at) ==
+					   ETIMEDOUT) {
+					madvise(tx.ring + TX_RING_KEEP, TX_RING_BYTES - TX_RING_KEEP,
+						MADV_DONTNEED);
+					tx.touched = TX_RING_KEEP;
+				}
+			}
 			tx.sleeping = false;
 			continue;
 		}
@@ -240,17 +264,26 @@ int sip_udp_tx_start(void)
 		pthread_mutex_unlock(&tx.lock);
 		return 0;
 	}
-	if (!tx.ring)
-		tx.ring = malloc(TX_RING_BYTES);
 	if (!tx.ring) {
-		pthread_mutex_unlock(&tx.lock);
-		return OCTO_ENOMEM;
+		void *p = mmap(NULL, TX_RING_BYTES, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			pthread_mutex_unlock(&tx.lock);
+			return OCTO_ENOMEM;
+		}
+		tx.ring = p;
 	}
+	tx.touched = 0;
 	tx.wpos = tx.rpos = 0;
 	tx.stopping = tx.sleeping = tx.wake_due = false;
 	tx.hold = 0;
 	rc = pthread_create(&tx.thread, NULL, tx_thread, NULL);
 	tx.running = rc == 0;
+	if (rc) {
+		munmap(tx.ring, TX_RING_BYTES);
+		tx.ring = NULL;
+	}
 	pthread_mutex_unlock(&tx.lock);
 	if (rc) {
 		octo_log(OCTO_WARNING, "SIP: no UDP sending thread (%s): the loop sends itself",
@@ -273,7 +306,7 @@ void sip_udp_tx_stop(void)
 	pthread_join(tx.thread, NULL);
 	pthread_mutex_lock(&tx.lock);
 	tx.running = false;
-	free(tx.ring);
+	munmap(tx.ring, TX_RING_BYTES);
 	tx.ring = NULL;
 	pthread_mutex_unlock(&tx.lock);
 }

@@ -1,0 +1,200 @@
+/*
+ * test_sip_udp_tx.c - chan_sip's UDP sending thread (sip_udp_tx.c, included
+ * here so that a test can play the thread's part step by step): every
+ * datagram queued arrives, whole and in order, also when the ring wraps
+ * many times (the wake-up held for a batch needs the loop: that part is
+ * covered by every SIP integration test); a datagram too big for
+ * the ring and a stopped thread leave the sending to the caller; stop
+ * sends what is queued first.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "octo_test.h"
+#include "../../modules/channels/chan_sip/sip_udp_tx.c"
+
+/* ---------------------------------------------------------------- stubs */
+
+void sip_stats_inc(size_t offset)
+{
+	(void)offset;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int udp_socket(struct sockaddr_in *bound)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), size = 8 << 20;
+	socklen_t len = sizeof(*bound);
+
+	memset(bound, 0, sizeof(*bound));
+	bound->sin_family = AF_INET;
+	bound->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)bound, sizeof(*bound)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)bound, &len) != 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	return fd;
+}
+
+/* Reads datagrams "n <seq> ..." numbered first.. until `count` came or 5 s
+ * pass; counts those out of order or damaged. */
+static unsigned receive_in_order(int fd, unsigned first, unsigned count, unsigned *bad)
+{
+	char buf[2048];
+	unsigned got = 0;
+
+	while (got < count) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		unsigned seq;
+
+		if (poll(&p, 1, 5000) <= 0)
+			break;
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		if (sscanf(buf, "n %u", &seq) != 1 || seq != first + got)
+			(*bad)++;
+		else if ((size_t)n != 100 + seq % 900 || buf[n - 1] != (char)('a' + seq % 26))
+			(*bad)++; /* not the length and filling it was sent with */
+		got++;
+	}
+	return got;
+}
+
+/* "n <seq> " and filling up to 100-999 bytes; buf holds 2048. */
+static size_t datagram(char buf[static 2048], unsigned seq)
+{
+	size_t len = 100 + seq % 900;
+	int head = sprintf(buf, "n %u ", seq);
+
+	memset(buf + head, (char)('a' + seq % 26), len - (size_t)head);
+	return len;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+OCTO_TEST(datagrams_arrive_whole_and_in_order)
+{
+	struct sockaddr_in to, from;
+	int rx = udp_socket(&to), tx_fd = udp_socket(&from);
+	unsigned bad = 0, got = 0;
+	char buf[2048];
+
+	OCTO_CHECK(rx >= 0 && tx_fd >= 0);
+	OCTO_CHECK_INT_EQ(sip_udp_tx_start(), 0);
+	/* 20,000 datagrams of 100-999 bytes, read 250 at a time (the socket
+	 * buffer holds no more): the 1 MB ring wraps over and over, and
+	 * starts again at its beginning whenever it is empty */
+	for (unsigned seq = 0; seq < 20000; seq++) {
+		size_t len = datagram(buf, seq);
+
+		while (!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, len))
+			usleep(1000); /* full: the caller would send itself */
+		if (seq % 250 == 249)
+			got += receive_in_order(rx, seq - 249, 250, &bad);
+	}
+	OCTO_CHECK_INT_EQ(got, 20000);
+	OCTO_CHECK_INT_EQ(bad, 0);
+	/* too big for the ring: the caller sends it */
+	{
+		static char big[300000];
+
+		OCTO_CHECK(!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), big,
+					     sizeof(big)));
+	}
+	/* stop sends what is queued, then refuses */
+	for (unsigned seq = 0; seq < 100; seq++) {
+		size_t len = datagram(buf, seq);
+
+		OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, len));
+	}
+	sip_udp_tx_stop();
+	bad = 0;
+	OCTO_CHECK_INT_EQ(receive_in_order(rx, 0, 100, &bad), 100);
+	OCTO_CHECK_INT_EQ(bad, 0);
+	OCTO_CHECK(!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, 10));
+	sip_udp_tx_stop(); /* twice: nothing */
+	close(rx);
+	close(tx_fd);
+}
+
+/* The ring itself, the test playing the thread: records that do not fit
+ * before the end of the ring start again at its beginning, behind a wrap
+ * mark, while older ones are still waiting; a full ring refuses. */
+OCTO_TEST(ring_wraps_with_records_waiting)
+{
+	struct sockaddr_in to, from;
+	int rx = udp_socket(&to), tx_fd = udp_socket(&from);
+	unsigned bad = 0, queued = 0, sent = 0, got = 0;
+	uint64_t mid;
+	char buf[2048];
+
+	OCTO_CHECK(rx >= 0 && tx_fd >= 0);
+	tx.ring = mmap(NULL, TX_RING_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	OCTO_CHECK(tx.ring != MAP_FAILED);
+	tx.running = true; /* no thread: this test sends */
+	tx.stopping = false;
+	tx.wpos = tx.rpos = 0;
+	/* fill it */
+	while (sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf,
+				datagram(buf, queued)))
+		queued++;
+	OCTO_CHECK(tx.wpos > TX_RING_BYTES - 1100 && tx.wpos <= TX_RING_BYTES);
+	/* send the first half of what waits: room at the start, none at the end */
+	mid = tx.rpos + (tx.wpos - tx.rpos) / 2;
+	for (uint64_t pos = tx.rpos; pos < mid;) {
+		struct tx_rec *r = (struct tx_rec *)(tx.ring + pos % TX_RING_BYTES);
+		uint64_t next = pos + TX_ALIGN(sizeof(*r) + r->len);
+
+		tx.rpos = tx_send_range(pos, next);
+		pos = next;
+		sent++;
+		if (sent % 200 == 0)
+			got += receive_in_order(rx, got, 200, &bad);
+	}
+	/* more: these go at the beginning, after a wrap mark */
+	for (unsigned i = 0; i < 300; i++)
+		OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf,
+					    datagram(buf, queued++)));
+	OCTO_CHECK(tx.wpos > TX_RING_BYTES); /* wrapped */
+	OCTO_CHECK((size_t)(tx.wpos % TX_RING_BYTES) < tx.rpos % TX_RING_BYTES);
+	/* the rest, in slices, across the wrap */
+	while (tx.rpos < tx.wpos) {
+		uint64_t to_pos = tx.rpos, end = tx.wpos;
+		unsigned n = 0;
+
+		while (to_pos < end && n < 100) {
+			size_t off = (size_t)(to_pos % TX_RING_BYTES);
+			struct tx_rec *r = (struct tx_rec *)(tx.ring + off);
+
+			if (r->len == TX_WRAP) {
+				to_pos += TX_RING_BYTES - off;
+				continue;
+			}
+			to_pos += TX_ALIGN(sizeof(*r) + r->len);
+			n++;
+		}
+		tx.rpos = tx_send_range(tx.rpos, to_pos);
+		got += receive_in_order(rx, got, n, &bad);
+	}
+	got += receive_in_order(rx, got, queued - got, &bad);
+	OCTO_CHECK_INT_EQ(got, queued);
+	OCTO_CHECK_INT_EQ(bad, 0);
+	tx.running = false;
+	munmap(tx.ring, TX_RING_BYTES);
+	tx.ring = NULL;
+	close(rx);
+	close(tx_fd);
+}
+
+OCTO_TEST_MAIN()
