@@ -81,8 +81,7 @@ struct octo_channel {
 struct chan_history {
 	struct octo_chan_info info;
 	struct octo_cdr_step *steps;
-	size_t step_count, steps_dropped;
-	bool packed; /* steps is one block (chan_pack_steps) */
+	size_t step_count, steps_dropped; /* steps: one block (chan_pack_steps) */
 };
 
 static struct octo_container *chan_by_id;
@@ -205,7 +204,7 @@ static void chan_free_steps(struct octo_cdr_step *steps, size_t count)
  * as a malloc per step (made by each call's thread, in whichever heap
  * arena) they were a few thousand small blocks that kept as many pages
  * of the arenas in memory (measured: the daemon's RSS 3 MB higher after
- * 20,000 calls). NULL when there is no memory: the log stays as it was. */
+ * 20,000 calls). NULL when there is no memory. */
 static struct octo_cdr_step *chan_pack_steps(const struct octo_cdr_step *steps, size_t count)
 {
 	size_t size = count * sizeof(*steps), at;
@@ -213,7 +212,7 @@ static struct octo_cdr_step *chan_pack_steps(const struct octo_cdr_step *steps, 
 
 	for (size_t i = 0; i < count; i++)
 		size += steps[i].text ? strlen(steps[i].text) + 1 : 0;
-	packed = malloc(size ? size : 1);
+	packed = malloc(size); /* count > 0 */
 	if (!packed)
 		return NULL;
 	at = count * sizeof(*steps);
@@ -231,16 +230,6 @@ static struct octo_cdr_step *chan_pack_steps(const struct octo_cdr_step *steps, 
 	return packed;
 }
 
-/* Frees the log of a history entry, packed or not. */
-static void chan_history_free_steps(struct chan_history *h)
-{
-	if (h->packed)
-		free(h->steps);
-	else
-		chan_free_steps(h->steps, h->step_count);
-	h->steps = NULL;
-}
-
 void octo_chan_shutdown(void)
 {
 	size_t count;
@@ -255,7 +244,7 @@ void octo_chan_shutdown(void)
 	chan_by_id = chan_by_name = NULL;
 	pthread_mutex_lock(&chan_history_lock);
 	for (size_t i = 0; i < CHAN_HISTORY; i++) {
-		chan_history_free_steps(&chan_history[i]);
+		free(chan_history[i].steps);
 		memset(&chan_history[i], 0, sizeof(chan_history[i]));
 	}
 	chan_history_count = chan_history_next = 0;
@@ -359,18 +348,19 @@ struct octo_channel *octo_chan_alloc(const char *tech_name, enum octo_chan_state
 /* Puts an ended call into the history ring, which takes its steps. */
 static void chan_to_history(struct chan_history *ended)
 {
-	struct octo_cdr_step *packed = ended->steps && ended->step_count
+	struct octo_cdr_step *packed = ended->step_count
 		? chan_pack_steps(ended->steps, ended->step_count) : NULL;
 	struct chan_history *h;
 
-	if (packed) {
-		chan_free_steps(ended->steps, ended->step_count);
-		ended->steps = packed;
-		ended->packed = true;
+	chan_free_steps(ended->steps, ended->step_count);
+	ended->steps = packed;
+	if (!packed) { /* no memory: the log is gone (the CDR has it) */
+		ended->steps_dropped += ended->step_count;
+		ended->step_count = 0;
 	}
 	pthread_mutex_lock(&chan_history_lock);
 	h = &chan_history[chan_history_next];
-	chan_history_free_steps(h);
+	free(h->steps);
 	*h = *ended;
 	chan_history_next = (chan_history_next + 1) % CHAN_HISTORY;
 	if (chan_history_count < CHAN_HISTORY)

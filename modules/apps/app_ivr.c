@@ -1329,7 +1329,7 @@ static int rec_cli(struct octo_cli_out *out, int argc, char **argv)
 {
 	const struct octo_users_api *users;
 	struct octo_user *u = NULL;
-	char clean[OCTO_CFG_CLEAN], name[OCTO_SOUND_NAME_MAX + 8];
+	char clean[OCTO_CFG_CLEAN], name[OCTO_SOUND_NAME_MAX + 8], lang[OCTO_SOUND_LANG_MAX];
 	struct rec_job *job = NULL;
 	size_t len;
 	int rc;
@@ -1386,23 +1386,14 @@ static int rec_cli(struct octo_cli_out *out, int argc, char **argv)
 			       REC_THREADS_MAX);
 		return OCTO_CLI_FAIL;
 	}
-	octo_strlcpy(job->name, name, sizeof(job->name));
-	octo_strlcpy(job->ext, argv[3], sizeof(job->ext));
 	/* the language: as asked, else the user's, else English */
-	octo_strlcpy(job->lang, argc == 5 ? argv[4] : *u->language ? u->language : "en",
-		     sizeof(job->lang));
+	octo_strlcpy(lang, argc == 5 ? argv[4] : *u->language ? u->language : "en", sizeof(lang));
 	octo_obj_unref(u);
 	octo_service_put(users, IVR_HOLDER);
-	{
-		/* through a local copy: GCC cannot tell that the fields of job
-		 * do not overlap (-Wrestrict at -O2) */
-		char lang[sizeof(job->lang)], rec[sizeof(job->name)];
-
-		octo_strlcpy(lang, job->lang, sizeof(lang));
-		octo_strlcpy(rec, job->name, sizeof(rec));
-		snprintf(job->path, sizeof(job->path), "%s/%s/%s.wav", octo_paths.sound_dir,
-			 lang, rec);
-	}
+	octo_strlcpy(job->name, name, sizeof(job->name));
+	octo_strlcpy(job->ext, argv[3], sizeof(job->ext));
+	octo_strlcpy(job->lang, lang, sizeof(job->lang));
+	snprintf(job->path, sizeof(job->path), "%s/%s/%s.wav", octo_paths.sound_dir, lang, name);
 	atomic_store(&job->done, false);
 	job->self = ivr_self;
 	if (job->self)

@@ -166,8 +166,12 @@ static bool moh_resolve(const char *name, char *dir, size_t size, bool *random)
 	if (rel[0] == '/')
 		octo_strlcpy(dir, rel, size);
 	else if (snprintf(dir, size, "%s/%s", octo_paths.sound_dir ? octo_paths.sound_dir : ".",
-			  rel) >= (int)size)
-		found = false; /* a path too long to open */
+			  rel) >= (int)size) {
+		octo_log(OCTO_WARNING, "%s:%d: [%s] directory: the folder's path is over %zu "
+			 "characters: the default class plays instead",
+			 vd ? vd->file : MOH_CONF, vd ? vd->line : 0, name, size - 1);
+		found = false;
+	}
 	octo_cfg_free(cfg);
 	octo_diags_free(&diags);
 	return found;

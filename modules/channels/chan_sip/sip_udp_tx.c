@@ -107,10 +107,9 @@ bool sip_udp_tx_queue(int fd, const struct sockaddr *to, socklen_t tolen, const 
 		return false; /* full */
 	}
 	if (skip) {
-		/* a whole header fits: records are 8-aligned and the ring is a
-		 * multiple of any record's alignment */
-		if (skip >= sizeof(uint32_t))
-			((struct tx_rec *)(tx.ring + off))->len = TX_WRAP;
+		/* the mark's length field fits: records are 8-aligned and so is
+		 * the ring's size */
+		((struct tx_rec *)(tx.ring + off))->len = TX_WRAP;
 		tx.wpos += skip;
 		off = 0;
 	}
@@ -165,7 +164,7 @@ static uint64_t tx_send_range(uint64_t from, uint64_t to)
 			size_t off = (size_t)(pos % TX_RING_BYTES);
 			struct tx_rec *r = (struct tx_rec *)(tx.ring + off);
 
-			if (TX_RING_BYTES - off < sizeof(uint32_t) || r->len == TX_WRAP) {
+			if (r->len == TX_WRAP) {
 				pos += TX_RING_BYTES - off;
 				continue;
 			}
