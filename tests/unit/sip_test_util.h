@@ -88,6 +88,13 @@ int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 	return 0;
 }
 
+int sip_transport_send_for(const struct sip_addr *dest, const char *buf, size_t len,
+			   const char *txn_key)
+{
+	(void)txn_key; /* sends here do not fail */
+	return sip_transport_send(dest, buf, len);
+}
+
 int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port)
 {
 	octo_strlcpy(host, "192.0.2.100", size);

@@ -49,6 +49,21 @@ int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 	return 0;
 }
 
+/* the key of the last client transaction that sent (what the UDP sending
+ * thread would report back on a failure) */
+static char last_key[SIP_KEY_MAX];
+
+int sip_transport_send_for(const struct sip_addr *dest, const char *buf, size_t len,
+			   const char *txn_key)
+{
+	if (txn_key) {
+		pthread_mutex_lock(&sent_lock);
+		octo_strlcpy(last_key, txn_key, sizeof(last_key));
+		pthread_mutex_unlock(&sent_lock);
+	}
+	return sip_transport_send(dest, buf, len);
+}
+
 int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port)
 {
 	octo_strlcpy(host, "192.0.2.100", size);
@@ -662,6 +677,52 @@ OCTO_TEST(transport_error_is_local_503)
 	atomic_store(&fail_sends, 0);
 	OCTO_CHECK_INT_EQ(atomic_load(&resp_status[0]), 1503);
 	OCTO_CHECK_INT_EQ(atomic_load(&end_why), SIP_END_TRANSPORT);
+	octo_obj_unref(t);
+}
+
+static void report_send_failed(void *key)
+{
+	sip_txn_send_failed(key);
+}
+
+/* A send that failed later in the UDP sending thread: the transaction
+ * learns of it by its key, also after a provisional response; once the
+ * final response came, nothing happens. */
+OCTO_TEST(send_failure_reported_later_is_503)
+{
+	struct sip_txn *t;
+	char key[SIP_KEY_MAX];
+
+	sent_reset();
+	cl_reset();
+	t = cl_send(SIP_INVITE, SIP_TP_UDP);
+	OCTO_CHECK(wait_prefix("INVITE", 1));
+	answer_last("INVITE", 180, "Ringing");
+	OCTO_CHECK(wait_int(&resp_count, 1));
+	pthread_mutex_lock(&sent_lock);
+	octo_strlcpy(key, last_key, sizeof(key));
+	pthread_mutex_unlock(&sent_lock);
+	OCTO_CHECK_CONTAINS(key, "INVITE");
+	sip_loop_run(report_send_failed, key);
+	OCTO_CHECK(wait_int(&ends, 1));
+	OCTO_CHECK_INT_EQ(atomic_load(&resp_status[1]), 1503);
+	OCTO_CHECK_INT_EQ(atomic_load(&end_why), SIP_END_TRANSPORT);
+	octo_obj_unref(t);
+	sip_loop_run(report_send_failed, key); /* gone: nothing */
+
+	sent_reset();
+	cl_reset();
+	t = cl_send(SIP_INVITE, SIP_TP_UDP);
+	OCTO_CHECK(wait_prefix("INVITE", 1));
+	answer_last("INVITE", 486, "Busy Here");
+	OCTO_CHECK(wait_prefix("ACK", 1));
+	pthread_mutex_lock(&sent_lock);
+	octo_strlcpy(key, last_key, sizeof(key));
+	pthread_mutex_unlock(&sent_lock);
+	sip_loop_run(report_send_failed, key); /* the ACK's send: left to the timers */
+	OCTO_CHECK_INT_EQ(atomic_load(&resp_count), 1);
+	OCTO_CHECK_INT_EQ(atomic_load(&resp_status[0]), 486);
+	OCTO_CHECK_INT_EQ(sip_txn_state(t), SIP_TXN_COMPLETED);
 	octo_obj_unref(t);
 }
 

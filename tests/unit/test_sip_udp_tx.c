@@ -5,9 +5,11 @@
  * many times (the wake-up held for a batch needs the loop: that part is
  * covered by every SIP integration test); a datagram too big for
  * the ring and a stopped thread leave the sending to the caller; stop
- * sends what is queued first.
+ * sends what is queued first; a datagram that cannot be sent is reported
+ * to the loop with its client transaction's key.
  */
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -24,6 +26,21 @@
 void sip_stats_inc(size_t offset)
 {
 	(void)offset;
+}
+
+/* what the loop was told (sip_txn.c's part) */
+static char failed_keys[4][64];
+static atomic_int failed_n;
+
+void sip_txn_send_failed(const char *key)
+{
+	int i = atomic_load(&failed_n);
+
+	OCTO_CHECK(octo_loop_is_current());
+	if (i < 4) {
+		snprintf(failed_keys[i], sizeof(failed_keys[i]), "%s", key);
+		atomic_store(&failed_n, i + 1);
+	}
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -97,7 +114,7 @@ OCTO_TEST(datagrams_arrive_whole_and_in_order)
 	for (unsigned seq = 0; seq < 20000; seq++) {
 		size_t len = datagram(buf, seq);
 
-		while (!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, len))
+		while (!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, len, NULL))
 			usleep(1000); /* full: the caller would send itself */
 		if (seq % 250 == 249)
 			got += receive_in_order(rx, seq - 249, 250, &bad);
@@ -109,19 +126,19 @@ OCTO_TEST(datagrams_arrive_whole_and_in_order)
 		static char big[300000];
 
 		OCTO_CHECK(!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), big,
-					     sizeof(big)));
+					     sizeof(big), NULL));
 	}
 	/* stop sends what is queued, then refuses */
 	for (unsigned seq = 0; seq < 100; seq++) {
 		size_t len = datagram(buf, seq);
 
-		OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, len));
+		OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, len, NULL));
 	}
 	sip_udp_tx_stop();
 	bad = 0;
 	OCTO_CHECK_INT_EQ(receive_in_order(rx, 0, 100, &bad), 100);
 	OCTO_CHECK_INT_EQ(bad, 0);
-	OCTO_CHECK(!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, 10));
+	OCTO_CHECK(!sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf, 10, NULL));
 	sip_udp_tx_stop(); /* twice: nothing */
 	close(rx);
 	close(tx_fd);
@@ -147,14 +164,14 @@ OCTO_TEST(ring_wraps_with_records_waiting)
 	tx.wpos = tx.rpos = 0;
 	/* fill it */
 	while (sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf,
-				datagram(buf, queued)))
+				datagram(buf, queued), NULL))
 		queued++;
 	OCTO_CHECK(tx.wpos > TX_RING_BYTES - 1100 && tx.wpos <= TX_RING_BYTES);
 	/* send the first half of what waits: room at the start, none at the end */
 	mid = tx.rpos + (tx.wpos - tx.rpos) / 2;
 	for (uint64_t pos = tx.rpos; pos < mid;) {
 		struct tx_rec *r = (struct tx_rec *)(tx.ring + pos % TX_RING_BYTES);
-		uint64_t next = pos + TX_ALIGN(sizeof(*r) + r->len);
+		uint64_t next = pos + TX_ALIGN(sizeof(*r) + r->len + r->keylen);
 
 		tx.rpos = tx_send_range(pos, next);
 		pos = next;
@@ -165,7 +182,7 @@ OCTO_TEST(ring_wraps_with_records_waiting)
 	/* more: these go at the beginning, after a wrap mark */
 	for (unsigned i = 0; i < 300; i++)
 		OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf,
-					    datagram(buf, queued++)));
+					    datagram(buf, queued++), NULL));
 	OCTO_CHECK(tx.wpos > TX_RING_BYTES); /* wrapped */
 	OCTO_CHECK((size_t)(tx.wpos % TX_RING_BYTES) < tx.rpos % TX_RING_BYTES);
 	/* the rest, in slices, across the wrap */
@@ -181,7 +198,7 @@ OCTO_TEST(ring_wraps_with_records_waiting)
 				to_pos += TX_RING_BYTES - off;
 				continue;
 			}
-			to_pos += TX_ALIGN(sizeof(*r) + r->len);
+			to_pos += TX_ALIGN(sizeof(*r) + r->len + r->keylen);
 			n++;
 		}
 		tx.rpos = tx_send_range(tx.rpos, to_pos);
@@ -193,6 +210,40 @@ OCTO_TEST(ring_wraps_with_records_waiting)
 	tx.running = false;
 	munmap(tx.ring, TX_RING_BYTES);
 	tx.ring = NULL;
+	close(rx);
+	close(tx_fd);
+}
+
+/* A datagram the kernel refuses (broadcast without SO_BROADCAST: EACCES,
+ * nothing leaves the machine): its transaction's key reaches the loop; one
+ * without a key and the ones around it are not affected. */
+OCTO_TEST(failed_send_is_reported_with_its_transaction)
+{
+	struct sockaddr_in to, from, bcast = { .sin_family = AF_INET, .sin_port = htons(9) };
+	int rx = udp_socket(&to), tx_fd = udp_socket(&from);
+	unsigned bad = 0;
+	char buf[2048];
+
+	OCTO_CHECK(rx >= 0 && tx_fd >= 0);
+	bcast.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+	OCTO_CHECK_INT_EQ(octo_sched_start(1), 0);
+	OCTO_CHECK_INT_EQ(sip_udp_tx_start(), 0);
+	OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf,
+				    datagram(buf, 0), "z9hG4bKok|INVITE"));
+	OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&bcast, sizeof(bcast), "x", 1,
+				    "z9hG4bKlost|INVITE"));
+	OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&bcast, sizeof(bcast), "y", 1, NULL));
+	OCTO_CHECK(sip_udp_tx_queue(tx_fd, (struct sockaddr *)&to, sizeof(to), buf,
+				    datagram(buf, 1), "z9hG4bKok2|OPTIONS"));
+	OCTO_CHECK_INT_EQ(receive_in_order(rx, 0, 2, &bad), 2);
+	OCTO_CHECK_INT_EQ(bad, 0);
+	for (int i = 0; i < 500 && atomic_load(&failed_n) < 1; i++)
+		usleep(10000);
+	sip_udp_tx_stop();
+	usleep(50000); /* nothing more comes */
+	OCTO_CHECK_INT_EQ(atomic_load(&failed_n), 1);
+	OCTO_CHECK_STR_EQ(failed_keys[0], "z9hG4bKlost|INVITE");
+	octo_sched_stop();
 	close(rx);
 	close(tx_fd);
 }

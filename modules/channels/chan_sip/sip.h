@@ -583,6 +583,11 @@ void sip_transport_apply(const struct sip_cfg *cfg);
 int sip_tls_check(const char *cert, const char *key, const char *cafile, char *err, size_t size);
 /* Sends bytes (queued on streams). [loop] 0 or OCTO_E*. */
 int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len);
+/* The same for a client transaction (its table key): when the datagram goes
+ * through the UDP sending thread and fails there, the loop is told later
+ * with sip_txn_send_failed(txn_key). */
+int sip_transport_send_for(const struct sip_addr *dest, const char *buf, size_t len,
+			   const char *txn_key);
 /* The sent-by (host, port) for a Via or Contact towards dest. [loop] */
 int sip_transport_local(const struct sip_addr *dest, char *host, size_t size, unsigned *port);
 /* Called for each received datagram / framed message (after the size limit). */
@@ -619,13 +624,14 @@ void sip_stats_inc(size_t offset); /* offsetof(struct sip_stats, field) */
 
 /* The thread that sends UDP datagrams for the loop (sip_udp_tx.c). queue:
  * copies the datagram for it, false when it does not run or its ring is
- * full (then the caller sends itself). hold/release: on the loop, around a
+ * full (then the caller sends itself); txn_key (or NULL): the client
+ * transaction to fail if the send fails. hold/release: on the loop, around a
  * batch of received datagrams, so that the answers wake the thread once.
  * stop: sends what is queued, then ends the thread. [any] */
 int sip_udp_tx_start(void);
 void sip_udp_tx_stop(void);
 bool sip_udp_tx_queue(int fd, const struct sockaddr *to, socklen_t tolen, const char *buf,
-		      size_t len);
+		      size_t len, const char *txn_key);
 void sip_udp_tx_hold(void);
 void sip_udp_tx_release(void);
 
@@ -647,6 +653,10 @@ size_t sip_transport_listeners(struct sip_listener_info *out, size_t max);
 /* sip_txn.c */
 int sip_txn_init(void);
 void sip_txn_shutdown(void); /* [loop] ends every transaction */
+/* A datagram of the client transaction with this key could not be sent
+ * (reported by the UDP sending thread): unless it ended or has its final
+ * response, the TU gets a 503 and the transaction ends. [loop] */
+void sip_txn_send_failed(const char *key);
 void sip_txn_set_timers(unsigned t1, unsigned t2, unsigned t4);
 /* A received request/response, after validation. Borrows msg. [loop] */
 void sip_txn_on_request(struct sip_msg *req);

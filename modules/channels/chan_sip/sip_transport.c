@@ -928,6 +928,12 @@ static struct tp_conn *conn_connect(const struct sip_addr *dest)
 
 int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 {
+	return sip_transport_send_for(dest, buf, len, NULL);
+}
+
+int sip_transport_send_for(const struct sip_addr *dest, const char *buf, size_t len,
+			   const char *txn_key)
+{
 	struct tp_conn *c;
 	int rc;
 
@@ -951,7 +957,7 @@ int sip_transport_send(const struct sip_addr *dest, const char *buf, size_t len)
 			SIP_STAT(tx_errors);
 			return OCTO_EINVAL;
 		}
-		if (sip_udp_tx_queue(l->fd, to, tolen, buf, len))
+		if (sip_udp_tx_queue(l->fd, to, tolen, buf, len, txn_key))
 			return 0; /* the sending thread counts it (sip_udp_tx.c) */
 		do {
 			n = sendto(l->fd, buf, len, MSG_NOSIGNAL, to, tolen);

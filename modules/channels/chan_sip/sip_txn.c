@@ -321,10 +321,13 @@ static void txn_terminate(struct sip_txn *t, enum sip_txn_end why)
 	octo_obj_unref(t);
 }
 
-/* Sends bytes to the peer; false on a transport error. */
+/* Sends bytes to the peer; false on a transport error. A client's key goes
+ * with them: a later failure in the UDP sending thread comes back to
+ * sip_txn_send_failed(). */
 static bool txn_send_bytes(struct sip_txn *t, const char *buf, size_t len)
 {
-	return buf && sip_transport_send(&t->peer, buf, len) == 0;
+	return buf &&
+	       sip_transport_send_for(&t->peer, buf, len, txn_is_client(t) ? t->key : NULL) == 0;
 }
 
 /* Passes a locally made response (408, 503) to a client's TU. */
@@ -555,6 +558,26 @@ static int txn_send_loop(struct sip_txn *t, struct sip_msg *resp)
 		txn_timer_start(t, &t->t_end, 64 * sip_timer_t1(), txn_end_cb); /* J */
 	}
 	return 0;
+}
+
+/* RFC 3261 17.1.4: a transport error is reported to the TU as a 503; once
+ * the final response came, a failed retransmission of the ACK is left to
+ * the timers. */
+void sip_txn_send_failed(const char *key)
+{
+	struct sip_txn *t;
+
+	if (!atomic_load(&txn.up) || !key)
+		return;
+	t = octo_container_find(txn.client, key);
+	if (!t)
+		return;
+	if (!t->ended && (txn_state(t) == SIP_TXN_CALLING || txn_state(t) == SIP_TXN_TRYING ||
+			  txn_state(t) == SIP_TXN_PROCEEDING)) {
+		txn_local_response(t, 503, "Service Unavailable");
+		txn_terminate(t, SIP_END_TRANSPORT);
+	}
+	octo_obj_unref(t);
 }
 
 /* ---------------------------------------------------------------- jobs from other threads */

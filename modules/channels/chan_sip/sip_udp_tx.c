@@ -26,9 +26,11 @@
  *    all the answers of a batch. Anything else wakes it at once.
  *  - A full ring (the thread fell far behind) or a stopped thread: the
  *    caller sends itself (sip_udp_tx_queue returns false).
- *  - What is lost: a send error (no route to the host) is logged and
- *    counted, but the transaction no longer learns of it at once and times
- *    out instead (UDP tells of most unreachable peers only that way anyway).
+ *  - A send error (no route to the host) is logged and counted; a record
+ *    queued for a client transaction carries the transaction's key, and
+ *    the loop is told (sip_txn_send_failed) so that the transaction fails
+ *    at once with 503 as it would have on a direct sendto(), instead of
+ *    timing out. Only the failure path allocates (the key's copy).
  *  - Stop sends what is queued, then joins the thread.
  */
 #include <errno.h>
@@ -55,6 +57,7 @@ struct tx_rec {
 	uint32_t len; /* of data; TX_WRAP: the rest of the ring is unused */
 	uint32_t tolen;
 	int fd;
+	uint32_t keylen; /* a client transaction's key follows the data */
 	struct sockaddr_storage to;
 	char data[];
 };
@@ -86,12 +89,14 @@ static void tx_wake_locked(void)
 }
 
 bool sip_udp_tx_queue(int fd, const struct sockaddr *to, socklen_t tolen, const char *buf,
-		      size_t len)
+		      size_t len, const char *txn_key)
 {
-	size_t need = TX_ALIGN(sizeof(struct tx_rec) + len), off, room_to_end, skip = 0;
+	size_t keylen = txn_key ? strlen(txn_key) : 0;
+	size_t need = TX_ALIGN(sizeof(struct tx_rec) + len + keylen), off, room_to_end, skip = 0;
 	struct tx_rec *r;
 
-	if (tolen > sizeof(r->to) || len >= TX_WRAP || need > TX_RING_BYTES / 4)
+	if (tolen > sizeof(r->to) || len >= TX_WRAP || keylen > SIP_KEY_MAX ||
+	    need > TX_RING_BYTES / 4)
 		return false;
 	pthread_mutex_lock(&tx.lock);
 	if (!tx.running || tx.stopping) {
@@ -117,8 +122,11 @@ bool sip_udp_tx_queue(int fd, const struct sockaddr *to, socklen_t tolen, const 
 	r->len = (uint32_t)len;
 	r->tolen = (uint32_t)tolen;
 	r->fd = fd;
+	r->keylen = (uint32_t)keylen;
 	memcpy(&r->to, to, tolen);
 	memcpy(r->data, buf, len);
+	if (keylen)
+		memcpy(r->data + len, txn_key, keylen);
 	tx.wpos += need;
 	if (off + need > tx.touched)
 		tx.touched = off + need;
@@ -147,12 +155,37 @@ void sip_udp_tx_release(void)
 	pthread_mutex_unlock(&tx.lock);
 }
 
+static void tx_report_run(void *key)
+{
+	sip_txn_send_failed(key);
+	free(key);
+}
+
+/* Record r could not be sent (err: errno, 0 for a short send). */
+static void tx_failed(const struct tx_rec *r, int err)
+{
+	char peer[SIP_ADDR_STRLEN];
+	struct sip_addr a = { .tp = SIP_TP_UDP, .len = r->tolen };
+	char *key;
+
+	memcpy(&a.sa, &r->to, r->tolen);
+	SIP_STAT(tx_errors);
+	octo_debug(1, "SIP: send to %s failed: %s", sip_addr_str(&a, peer, sizeof(peer)),
+		   err ? strerror(err) : "short send");
+	if (!r->keylen)
+		return;
+	key = strndup(r->data + r->len, r->keylen);
+	if (key && octo_loop_call(tx_report_run, key) != 0)
+		free(key); /* the loop is gone: shutting down */
+}
+
 /* Sends the records in [from, to) of the ring; returns where it stopped
  * (== to). No lock: the producer does not touch that part. */
 static uint64_t tx_send_range(uint64_t from, uint64_t to)
 {
 	struct mmsghdr mm[TX_BATCH];
 	struct iovec iov[TX_BATCH];
+	const struct tx_rec *rec[TX_BATCH];
 	uint64_t pos = from;
 
 	while (pos < to) {
@@ -171,6 +204,7 @@ static uint64_t tx_send_range(uint64_t from, uint64_t to)
 			if (n && r->fd != fd)
 				break;
 			fd = r->fd;
+			rec[n] = r;
 			iov[n].iov_base = r->data;
 			iov[n].iov_len = r->len;
 			memset(&mm[n], 0, sizeof(mm[n]));
@@ -179,7 +213,7 @@ static uint64_t tx_send_range(uint64_t from, uint64_t to)
 			mm[n].msg_hdr.msg_iov = &iov[n];
 			mm[n].msg_hdr.msg_iovlen = 1;
 			n++;
-			pos += TX_ALIGN(sizeof(*r) + r->len);
+			pos += TX_ALIGN(sizeof(*r) + r->len + r->keylen);
 		}
 		for (unsigned done = 0; done < n;) {
 			int k = sendmmsg(fd, mm + done, n - done, MSG_NOSIGNAL);
@@ -188,24 +222,16 @@ static uint64_t tx_send_range(uint64_t from, uint64_t to)
 				continue;
 			if (k <= 0) {
 				/* this one failed (sendmmsg reports the first error
-				 * only when nothing was sent): count it, go on */
-				char peer[SIP_ADDR_STRLEN];
-				struct sip_addr a = { .tp = SIP_TP_UDP };
-
-				memcpy(&a.sa, mm[done].msg_hdr.msg_name, mm[done].msg_hdr.msg_namelen);
-				a.len = mm[done].msg_hdr.msg_namelen;
-				SIP_STAT(tx_errors);
-				octo_debug(1, "SIP: send to %s failed: %s",
-					   sip_addr_str(&a, peer, sizeof(peer)),
-					   k < 0 ? strerror(errno) : "nothing sent");
+				 * only when nothing was sent): report it, go on */
+				tx_failed(rec[done], k < 0 ? errno : 0);
 				done++;
 				continue;
 			}
-			for (int i = 0; i < k; i++) {
-				if (mm[done + (unsigned)i].msg_len == iov[done + (unsigned)i].iov_len)
+			for (unsigned i = done; i < done + (unsigned)k; i++) {
+				if (mm[i].msg_len == iov[i].iov_len)
 					SIP_STAT(tx_msgs);
 				else
-					SIP_STAT(tx_errors);
+					tx_failed(rec[i], 0);
 			}
 			done += (unsigned)k;
 		}

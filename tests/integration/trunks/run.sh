@@ -190,6 +190,21 @@ wait "$backup_pid"
 result "the next trunk answered" $? "$OCTO_TMP/backup.log" "$OCTO_TMP/backup.err"
 octo_check_history "the step log tells the move" "SIP/100-" "trunk busytrunk: BUSY: next trunk"
 
+# ---------------------------------------------------------------- a trunk that cannot be sent to
+# the INVITE's datagram is refused by the kernel (sent from chan_sip's UDP
+# sending thread): the transaction fails with 503 at once and the group
+# moves on, well before the phone's 20 s receive timeout (Timer B is 32 s)
+far backup_nr trunk_answer 127.0.0.5 "$BACKUP_PORT" &
+backup_pid=$!
+sleep 0.3
+phone 100 uac_call -s 5555123 -d 500
+result "a call through a group whose first trunk cannot be reached" $? \
+	"$OCTO_TMP/uac_call-100.log" "$OCTO_TMP/uac_call-100.err"
+wait "$backup_pid"
+result "the next trunk answered it" $? "$OCTO_TMP/backup_nr.log" "$OCTO_TMP/backup_nr.err"
+octo_check_history "the step log tells the send failure" "SIP/100-" \
+	"trunk nowhere: CHANUNAVAIL: next trunk"
+
 # ---------------------------------------------------------------- the caller hangs up: no move
 far ringer trunk_ring 127.0.0.6 "$RING_PORT" &
 ring_pid=$!
