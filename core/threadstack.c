@@ -20,6 +20,9 @@
  *    gone. Starting a thread and a timer on the loop do this.
  *  - The timer runs while anything is on either list, every STACK_IDLE_MS,
  *    and unmaps the spares unused for that long.
+ *  - `running` counts the threads not yet on `ended`: at shutdown, release
+ *    waits (briefly) for those whose work just finished to get there, so
+ *    that no stack is missed; a thread still at work keeps its stack.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -50,12 +53,16 @@ struct thread_stack {
 
 static struct {
 	pthread_mutex_t lock;
+	pthread_cond_t cond;        /* running went down */
+	size_t running;             /* threads started, not yet on `ended` */
 	struct thread_stack *ended; /* their threads are ending */
 	struct thread_stack *spare; /* free, most recently used first */
 	size_t nspare, mapped;
 	uint64_t timer;
 	unsigned idle_ms;
-} ts = { .lock = PTHREAD_MUTEX_INITIALIZER, .idle_ms = STACK_IDLE_MS };
+} ts = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	  .cond = PTHREAD_COND_INITIALIZER,
+	  .idle_ms = STACK_IDLE_MS };
 
 static size_t ts_page(void)
 {
@@ -171,6 +178,8 @@ static void *ts_trampoline(void *arg)
 	pthread_mutex_lock(&ts.lock);
 	s->next = ts.ended;
 	ts.ended = s;
+	ts.running--;
+	pthread_cond_broadcast(&ts.cond);
 	ts_timer_ensure();
 	pthread_mutex_unlock(&ts.lock);
 	return ret;
@@ -201,6 +210,9 @@ int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size)
 		ts.mapped++;
 		pthread_mutex_unlock(&ts.lock);
 	}
+	pthread_mutex_lock(&ts.lock);
+	ts.running++;
+	pthread_mutex_unlock(&ts.lock);
 	s->fn = fn;
 	s->arg = arg;
 	pthread_attr_init(&attr);
@@ -209,6 +221,7 @@ int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size)
 	pthread_attr_destroy(&attr);
 	if (rc) {
 		pthread_mutex_lock(&ts.lock);
+		ts.running--;
 		ts_unmap(s);
 		pthread_mutex_unlock(&ts.lock);
 		return OCTO_EFAIL;
@@ -218,7 +231,16 @@ int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size)
 
 void octo_thread_stacks_release(void)
 {
+	/* the callers know the threads' work is done; what may be left is the
+	 * few instructions between that and `ended` */
+	struct timespec deadline = octo_deadline_after_ms(2000);
+
 	pthread_mutex_lock(&ts.lock);
+	while (ts.running && pthread_cond_timedwait(&ts.cond, &ts.lock, &deadline) == 0)
+		;
+	if (ts.running)
+		octo_log(OCTO_WARNING, "%zu threads still run: their stacks stay mapped",
+			 ts.running);
 	ts_reap(true, octo_now_ms());
 	ts_release_idle(UINT64_MAX);
 	pthread_mutex_unlock(&ts.lock);
