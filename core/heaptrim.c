@@ -15,6 +15,25 @@
 
 static atomic_ulong trim_count;
 
+void octo_heap_policy(void)
+{
+#ifdef __GLIBC__
+	/* A fixed trim threshold: glibc raises it to twice the largest mapped
+	 * block freed so far (a hash table's buckets in a burst: megabytes),
+	 * and then the free top of a thread's heap arena never went back. */
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+	/* What a trimmed arena keeps on top of its last block: nothing (the
+	 * default, 128 KB, times 16 arenas stayed in memory). */
+	mallopt(M_TOP_PAD, 0);
+	/* No fast bins (the per-thread caches are the fast path): a small
+	 * block freed is merged at once, so that the last ones freed after a
+	 * burst reach the top of their arena and it is trimmed; in fast bins
+	 * they waited for a merge that only malloc_trim() made, and that one
+	 * does not trim the top of a thread's arena. */
+	mallopt(M_MXFAST, 0);
+#endif
+}
+
 static void trim_job(void *data)
 {
 	(void)data;

@@ -27,6 +27,7 @@
 #include "octo/cli.h"
 #include "octo/config.h"
 #include "octo/dialplan.h"
+#include "octo/heaptrim.h"
 #include "octo/log.h"
 #include "octo/sched.h"
 #include "octo/sound.h"
@@ -346,6 +347,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	octo_heap_policy();
 	octo_paths.config_dir = octo_strdup(config_dir);
 	octo_log_init();
 	if (octo_registry_init())
