@@ -28,6 +28,7 @@
 #include "octo/cdr.h"
 #include "octo/channel.h"
 #include "octo/cli.h"
+#include "octo/fifopool.h"
 #include "octo/heaptrim.h"
 #include "octo/log.h"
 #include "octo/obj.h"
@@ -89,6 +90,7 @@ static struct octo_container *chan_by_name;
 static atomic_ulong chan_seq;
 static atomic_bool chan_refuse;
 static pthread_mutex_t chan_history_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct octo_fifo_pool chan_history_pool = OCTO_FIFO_POOL_INIT; /* the steps */
 static struct chan_history chan_history[CHAN_HISTORY];
 static size_t chan_history_next, chan_history_count;
 
@@ -201,10 +203,13 @@ static void chan_free_steps(struct octo_cdr_step *steps, size_t count)
 
 /* The step log in one block: the array, then the texts it points at. The
  * ring keeps the logs of the last CHAN_HISTORY calls long after a burst;
- * as a malloc per step (made by each call's thread, in whichever heap
- * arena) they were a few thousand small blocks that kept as many pages
- * of the arenas in memory (measured: the daemon's RSS 3 MB higher after
- * 20,000 calls). NULL when there is no memory. */
+ * as a malloc per step, made by each call's thread in whichever heap arena,
+ * they were a few thousand small blocks that kept as many pages of the
+ * arenas in memory (measured: the daemon's RSS 3 MB higher after 20,000
+ * calls), and as a malloc per log they still pinned the top of each
+ * arena. They come from a pool of their own instead (octo/fifopool.h: the
+ * ring lets them go in the order they came). NULL when there is no
+ * memory. chan_history_lock held. */
 static struct octo_cdr_step *chan_pack_steps(const struct octo_cdr_step *steps, size_t count)
 {
 	size_t size = count * sizeof(*steps), at;
@@ -212,7 +217,7 @@ static struct octo_cdr_step *chan_pack_steps(const struct octo_cdr_step *steps, 
 
 	for (size_t i = 0; i < count; i++)
 		size += steps[i].text ? strlen(steps[i].text) + 1 : 0;
-	packed = malloc(size); /* count > 0 */
+	packed = octo_fifo_alloc(&chan_history_pool, size); /* count > 0 */
 	if (!packed)
 		return NULL;
 	at = count * sizeof(*steps);
@@ -244,9 +249,10 @@ void octo_chan_shutdown(void)
 	chan_by_id = chan_by_name = NULL;
 	pthread_mutex_lock(&chan_history_lock);
 	for (size_t i = 0; i < CHAN_HISTORY; i++) {
-		free(chan_history[i].steps);
+		octo_fifo_free(&chan_history_pool, chan_history[i].steps);
 		memset(&chan_history[i], 0, sizeof(chan_history[i]));
 	}
+	octo_fifo_pool_release(&chan_history_pool);
 	chan_history_count = chan_history_next = 0;
 	pthread_mutex_unlock(&chan_history_lock);
 }
@@ -348,24 +354,27 @@ struct octo_channel *octo_chan_alloc(const char *tech_name, enum octo_chan_state
 /* Puts an ended call into the history ring, which takes its steps. */
 static void chan_to_history(struct chan_history *ended)
 {
-	struct octo_cdr_step *packed = ended->step_count
-		? chan_pack_steps(ended->steps, ended->step_count) : NULL;
+	struct octo_cdr_step *packed, *steps = ended->steps;
+	size_t count = ended->step_count;
 	struct chan_history *h;
 
-	chan_free_steps(ended->steps, ended->step_count);
+	pthread_mutex_lock(&chan_history_lock);
+	h = &chan_history[chan_history_next];
+	/* the oldest goes first: its block may then serve this one */
+	octo_fifo_free(&chan_history_pool, h->steps);
+	h->steps = NULL;
+	packed = count ? chan_pack_steps(steps, count) : NULL;
 	ended->steps = packed;
 	if (!packed) { /* no memory: the log is gone (the CDR has it) */
 		ended->steps_dropped += ended->step_count;
 		ended->step_count = 0;
 	}
-	pthread_mutex_lock(&chan_history_lock);
-	h = &chan_history[chan_history_next];
-	free(h->steps);
 	*h = *ended;
 	chan_history_next = (chan_history_next + 1) % CHAN_HISTORY;
 	if (chan_history_count < CHAN_HISTORY)
 		chan_history_count++;
 	pthread_mutex_unlock(&chan_history_lock);
+	chan_free_steps(steps, count);
 }
 
 /* Called once, at hang-up: the CDR (lending the backends the step log), then

@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "octo/fifopool.h"
 #include "octo/log.h"
 #include "octo/obj.h"
 #include "octo/registry.h"
@@ -334,12 +334,9 @@ enum sip_nonce_state sip_nonce_check(const char *nonce, unsigned lifetime_s)
 
 /* ---------------------------------------------------------------- nonce counts */
 
-struct auth_nc_block;
-
 struct auth_nc {
 	struct auth_nc *next;                /* hash chain */
 	struct auth_nc *age_prev, *age_next; /* in order of first use */
-	struct auth_nc_block *block;         /* where it lives */
 	unsigned char key[AUTH_RAW_LEN];
 	unsigned long nc;
 	uint64_t expires_ms;
@@ -359,58 +356,21 @@ static uint64_t auth_nc_floor; /* the highest timestamp of an evicted nonce */
  * One malloc each, scattered among the short-lived allocations of calls
  * and transactions, kept most of the heap's pages in use after a burst
  * (measured after 16,000 REGISTERs: 36 MB held by malloc, 2 MB of it in
- * use). So they come from blocks mapped for them alone, handed out in
- * order and never reused: entries go in about the order they came (they
- * expire oldest first), so a block empties as a whole and is unmapped,
- * and the memory of a burst goes back to the system once its nonces have
- * expired. */
-#define AUTH_NC_BLOCK_BYTES 65536
-struct auth_nc_block {
-	size_t used; /* entries handed out */
-	size_t live; /* of which not yet gone */
-	struct auth_nc e[];
-};
-#define AUTH_NC_PER_BLOCK \
-	((AUTH_NC_BLOCK_BYTES - sizeof(struct auth_nc_block)) / sizeof(struct auth_nc))
-static struct auth_nc_block *auth_nc_current; /* where new entries come from */
-static size_t auth_nc_blocks;                 /* mapped (for the tests) */
+ * use). They expire oldest first: they come from a pool of their own
+ * (octo/fifopool.h), and the memory of a burst goes back to the system
+ * once its nonces have expired. Lock held for both. */
+static struct octo_fifo_pool auth_nc_pool = OCTO_FIFO_POOL_INIT;
 static uint64_t auth_nc_timer;
 
-/* A zeroed entry, or NULL. Lock held. */
+/* A zeroed entry, or NULL. */
 static struct auth_nc *auth_nc_get(void)
 {
-	struct auth_nc_block *b = auth_nc_current;
-	struct auth_nc *e;
-
-	if (!b || b->used == AUTH_NC_PER_BLOCK) {
-		void *p = mmap(NULL, AUTH_NC_BLOCK_BYTES, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED)
-			return NULL;
-		/* a full block still mapped has entries: it goes with its last */
-		b = p; /* zeroed by the kernel */
-		auth_nc_current = b;
-		auth_nc_blocks++;
-	}
-	e = &b->e[b->used++];
-	b->live++;
-	memset(e, 0, sizeof(*e));
-	e->block = b;
-	return e;
+	return octo_fifo_alloc(&auth_nc_pool, sizeof(struct auth_nc));
 }
 
-/* Lock held. */
 static void auth_nc_put(struct auth_nc *e)
 {
-	struct auth_nc_block *b = e->block;
-
-	if (--b->live == 0 && (b != auth_nc_current || b->used == AUTH_NC_PER_BLOCK)) {
-		if (b == auth_nc_current)
-			auth_nc_current = NULL;
-		munmap(b, AUTH_NC_BLOCK_BYTES);
-		auth_nc_blocks--;
-	}
+	octo_fifo_free(&auth_nc_pool, e);
 }
 
 static size_t auth_nc_bucket(const unsigned char *key)
@@ -550,11 +510,7 @@ static void auth_nc_clear(void)
 	pthread_mutex_lock(&auth_lock);
 	while (auth_nc_oldest)
 		auth_nc_remove(auth_nc_oldest);
-	if (auth_nc_current) { /* empty, not full */
-		munmap(auth_nc_current, AUTH_NC_BLOCK_BYTES);
-		auth_nc_current = NULL;
-		auth_nc_blocks--;
-	}
+	octo_fifo_pool_release(&auth_nc_pool);
 	auth_nc_floor = 0;
 	pthread_mutex_unlock(&auth_lock);
 }
@@ -575,7 +531,7 @@ size_t sip_nonce_count_blocks(void)
 	size_t n;
 
 	pthread_mutex_lock(&auth_lock);
-	n = auth_nc_blocks;
+	n = octo_fifo_pool_blocks(&auth_nc_pool);
 	pthread_mutex_unlock(&auth_lock);
 	return n;
 }
