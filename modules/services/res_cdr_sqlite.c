@@ -577,20 +577,29 @@ static void sq_row_to_cdr(sqlite3_stmt *st, struct octo_cdr *c);
 static struct octo_cdr *sq_call_legs(sqlite3_stmt *st, const char *linkedid, size_t *count)
 {
 	struct octo_cdr *legs = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 
 	*count = 0;
 	if (sqlite3_bind_text(st, 1, linkedid, -1, SQLITE_TRANSIENT) ||
 	    sqlite3_bind_int(st, 2, SQ_LEGS_MAX))
 		goto out;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!legs) {
-			legs = calloc(SQ_LEGS_MAX, sizeof(*legs));
-			if (!legs)
+	while (n < SQ_LEGS_MAX && sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			/* most calls have two legs: room for the legs read, not
+			 * for SQ_LEGS_MAX (180 KB zeroed for each call written
+			 * cost the writer a memset or an mmap per call) */
+			size_t ncap = cap ? cap * 2 : 4;
+			struct octo_cdr *grown;
+
+			if (ncap > SQ_LEGS_MAX)
+				ncap = SQ_LEGS_MAX;
+			grown = realloc(legs, ncap * sizeof(*grown));
+			if (!grown)
 				break;
+			legs = grown;
+			cap = ncap;
 		}
-		if (n == SQ_LEGS_MAX)
-			break;
+		memset(&legs[n], 0, sizeof(legs[n]));
 		sq_row_to_cdr(st, &legs[n++]);
 	}
 out:
