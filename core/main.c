@@ -347,7 +347,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	octo_heap_policy();
 	octo_paths.config_dir = octo_strdup(config_dir);
 	octo_log_init();
 	if (octo_registry_init())
@@ -374,6 +373,7 @@ int main(int argc, char **argv)
 	}
 	if (verbose < octo_settings.verbose)
 		verbose = octo_settings.verbose;
+	octo_heap_policy(); /* the daemon's: before its threads */
 
 	if (check) {
 		main_print_diags(&diags);

@@ -38,13 +38,16 @@ modules_channels_chan_sip_la_LIBADD = $(MODULE_LIBADD) $(OSIP_LIBS) $(OPENSSL_LI
 
 dist_octoconf_DATA += configs/sip.conf
 
+# What every chan_sip unit test compiles with (plus the libraries it uses).
+SIP_UNIT_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
+	-I$(top_srcdir)/modules/channels/chan_sip
+
 # ------------------------------------------------------------------ tests
 # The message layer alone (parser, validation, builders, keys, framing).
 check_PROGRAMS += tests/unit/test_sip_msg
 tests_unit_test_sip_msg_SOURCES = tests/unit/test_sip_msg.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
-tests_unit_test_sip_msg_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_msg_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS)
 tests_unit_test_sip_msg_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
 # The transaction layer on the real event loop, with a fake transport.
@@ -52,8 +55,7 @@ check_PROGRAMS += tests/unit/test_sip_txn
 tests_unit_test_sip_txn_SOURCES = tests/unit/test_sip_txn.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c
-tests_unit_test_sip_txn_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_txn_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS)
 tests_unit_test_sip_txn_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
 # The media layer alone (sip_media.c: RTP endpoints, relay, libortp) with
@@ -63,8 +65,7 @@ tests_unit_test_sip_media_SOURCES = tests/unit/test_sip_media.c tests/unit/octo_
 	modules/channels/chan_sip/sip_media.c modules/channels/chan_sip/sip_media.h \
 	modules/channels/chan_sip/sip_rtcp.c modules/channels/chan_sip/sip_record.c \
 	modules/channels/chan_sip/sip_record.h
-tests_unit_test_sip_media_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(ORTP_CFLAGS)
+tests_unit_test_sip_media_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(ORTP_CFLAGS)
 tests_unit_test_sip_media_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
 
 # In-call recording (sip_record.c) on relayed legs of sip_media.c, test
@@ -74,8 +75,7 @@ tests_unit_test_sip_record_SOURCES = tests/unit/test_sip_record.c tests/unit/oct
 	modules/channels/chan_sip/sip_media.c modules/channels/chan_sip/sip_media.h \
 	modules/channels/chan_sip/sip_rtcp.c modules/channels/chan_sip/sip_record.c \
 	modules/channels/chan_sip/sip_record.h
-tests_unit_test_sip_record_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(ORTP_CFLAGS)
+tests_unit_test_sip_record_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(ORTP_CFLAGS)
 tests_unit_test_sip_record_LDADD = $(UNIT_LDADD) $(ORTP_LIBS)
 
 # Digest authentication and IP bans: vectors, nonces, sip_auth_request on the
@@ -86,16 +86,14 @@ tests_unit_test_sip_auth_SOURCES = tests/unit/test_sip_auth.c tests/unit/octo_te
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c modules/channels/chan_sip/sip_txn.c \
 	modules/channels/chan_sip/sip_core.c modules/channels/chan_sip/sip_auth.c \
 	modules/channels/chan_sip/sip_security.c
-tests_unit_test_sip_auth_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_sip_auth_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_sip_auth_LDADD = $(UNIT_LDADD) $(OSIP_LIBS) $(OPENSSL_LIBS)
 
 # SDP offer/answer of the calls part (sip_sdp.c alone).
 check_PROGRAMS += tests/unit/test_sip_sdp
 tests_unit_test_sip_sdp_SOURCES = tests/unit/test_sip_sdp.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_sdp.c
-tests_unit_test_sip_sdp_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_sdp_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS)
 tests_unit_test_sip_sdp_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
 # Transfers: the Refer-To parsing of sip_refer.c (included by the test, with
@@ -103,24 +101,21 @@ tests_unit_test_sip_sdp_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 check_PROGRAMS += tests/unit/test_sip_refer
 tests_unit_test_sip_refer_SOURCES = tests/unit/test_sip_refer.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
-tests_unit_test_sip_refer_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_refer_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS)
 tests_unit_test_sip_refer_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
 # The UDP sending thread (sip_udp_tx.c, included by the test; over loopback).
 check_PROGRAMS += tests/unit/test_sip_udp_tx
 tests_unit_test_sip_udp_tx_SOURCES = tests/unit/test_sip_udp_tx.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
-tests_unit_test_sip_udp_tx_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_udp_tx_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS)
 tests_unit_test_sip_udp_tx_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
 # The ended dialogs of INVITE with Replaces (sip_replaces.c, calls stubbed).
 check_PROGRAMS += tests/unit/test_sip_replaces
 tests_unit_test_sip_replaces_SOURCES = tests/unit/test_sip_replaces.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_msg.c modules/channels/chan_sip/sip_write.c
-tests_unit_test_sip_replaces_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip $(OSIP_CFLAGS)
+tests_unit_test_sip_replaces_CPPFLAGS = $(SIP_UNIT_CPPFLAGS) $(OSIP_CFLAGS)
 tests_unit_test_sip_replaces_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 
 # RTCP checks of the media layer (sip_rtcp.c alone): compound packets,
@@ -128,6 +123,5 @@ tests_unit_test_sip_replaces_LDADD = $(UNIT_LDADD) $(OSIP_LIBS)
 check_PROGRAMS += tests/unit/test_sip_rtcp
 tests_unit_test_sip_rtcp_SOURCES = tests/unit/test_sip_rtcp.c tests/unit/octo_test.h \
 	modules/channels/chan_sip/sip_rtcp.c modules/channels/chan_sip/sip_media.h
-tests_unit_test_sip_rtcp_CPPFLAGS = $(AM_CPPFLAGS) -DOCTO_MODULE_NAME='"chan_sip"' \
-	-I$(top_srcdir)/modules/channels/chan_sip
+tests_unit_test_sip_rtcp_CPPFLAGS = $(SIP_UNIT_CPPFLAGS)
 tests_unit_test_sip_rtcp_LDADD = $(UNIT_LDADD)
