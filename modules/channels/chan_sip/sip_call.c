@@ -1886,6 +1886,43 @@ static void call_hangup_async(void *data)
 	free(j);
 }
 
+struct call_posted {
+	void (*fn)(void *);
+	struct call_job j;
+};
+
+static void call_posted_run(void *data)
+{
+	struct call_posted *p = data;
+
+	p->fn(&p->j);
+	octo_obj_unref(p->j.call);
+	octo_obj_unref(p->j.other);
+	free(p);
+}
+
+/* Takes j->call's and j->other's references when it returns true. */
+static bool call_post(void (*fn)(void *), const struct call_job *j)
+{
+	struct call_posted *p;
+
+	if (octo_loop_is_current())
+		return false;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return false;
+	p->fn = fn;
+	p->j = *j;
+	p->j.chan = NULL;
+	p->j.dest = NULL;
+	p->j.moh_class = NULL;
+	if (octo_loop_call(call_posted_run, p) != 0) {
+		free(p);
+		return false;
+	}
+	return true;
+}
+
 static void call_tech_hangup(struct octo_channel *chan, int cause)
 {
 	struct call_job j = { .arg = cause };
@@ -1980,11 +2017,30 @@ static void call_holder_moh_class(struct octo_channel *chan, char *out, size_t s
 	octo_service_put(users, "chan_sip");
 }
 
+/* Runs fn(job) on the loop without waiting; the job (a copy of j, with no
+ * borrowed pointers left in it) keeps j->call until it ran and is freed
+ * after. For the steps whose result the call thread does not need: jobs
+ * stay in order with the thread's later hops, and each hop the thread
+ * waited for cost the loop a thread wake-up. false: not posted (the caller
+ * waits instead). */
+static bool call_post(void (*fn)(void *), const struct call_job *j);
+
 static int call_tech_indicate(struct octo_channel *chan, enum octo_chan_event_type what)
 {
 	char cls[64] = "";
 	struct call_job j = { .arg = (int)what, .moh_class = cls };
 
+	if (what == OCTO_EV_RINGING || what == OCTO_EV_PROGRESS) {
+		/* a provisional response: nothing to report back */
+		j.call = call_of(chan);
+		if (!j.call)
+			return OCTO_EHANGUP;
+		j.moh_class = NULL;
+		if (call_post(call_indicate_loop, &j))
+			return 0;
+		j.moh_class = cls;
+		octo_obj_unref(j.call);
+	}
 	if (what == OCTO_EV_HOLD)
 		call_holder_moh_class(chan, cls, sizeof(cls));
 	return call_run(chan, call_indicate_loop, &j);

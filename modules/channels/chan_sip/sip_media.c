@@ -224,6 +224,7 @@ struct media_worker {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	struct media_cmd *qhead, *qtail;
+	atomic_bool wake_held; /* a wake-up left to sip_media_wake_release */
 	atomic_uint members;
 
 	/* worker thread only */
@@ -259,6 +260,7 @@ static unsigned media_cursor;   /* under media_ctl: next port to try */
 static struct sip_media *media_all;
 static atomic_uint media_total;
 static _Thread_local struct media_worker *media_self;
+static _Thread_local unsigned media_wake_holds; /* sip_media_wake_hold depth */
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -431,8 +433,29 @@ static void media_post_cmd(struct media_worker *w, struct media_cmd *cmd)
 		w->qhead = cmd;
 	w->qtail = cmd;
 	pthread_mutex_unlock(&w->qlock);
-	if (wake)
+	if (wake && media_wake_holds)
+		atomic_store(&w->wake_held, true);
+	else if (wake)
 		media_wake(w);
+}
+
+void sip_media_wake_hold(void)
+{
+	media_wake_holds++;
+}
+
+void sip_media_wake_release(void)
+{
+	if (!media_wake_holds || --media_wake_holds)
+		return;
+	pthread_mutex_lock(&media_ctl);
+	for (unsigned i = 0; i < media_nworkers; i++) {
+		struct media_worker *w = media_workers[i];
+
+		if (w && atomic_exchange(&w->wake_held, false))
+			media_wake(w);
+	}
+	pthread_mutex_unlock(&media_ctl);
 }
 
 /* Posts fn(w, arg) to w without waiting (from another worker). */

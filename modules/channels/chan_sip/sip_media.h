@@ -98,6 +98,14 @@ void sip_media_apply(const struct sip_media_conf *conf);
  * a numeric IP, or the workers are not running. The ports are tried from
  * a cursor that moves on, so a port just freed is not reused at once. [any] */
 struct sip_media *sip_media_alloc(const char *local_ip);
+/* Between sip_media_wake_hold() and sip_media_wake_release() (nested, per
+ * thread) the commands this thread posts to the media workers do not wake
+ * them: each worker with commands waiting is woken once at the release.
+ * The SIP loop holds around a batch of received datagrams, which may set
+ * up or end the media of dozens of calls. Commands that wait for their
+ * worker still wake it at once. */
+void sip_media_wake_hold(void);
+void sip_media_wake_release(void);
 /* Like sip_media_alloc, on the media worker of `near` (NULL, or freed: the
  * least loaded one): the two legs of a call relayed by one worker need not
  * move, and their relay starts without waiting for a worker. [any] */

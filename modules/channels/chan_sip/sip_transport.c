@@ -44,6 +44,7 @@
 #include "octo/obj.h"
 #include "octo/sched.h"
 #include "sip.h"
+#include "sip_media.h"
 
 #define TP_UDP_BUF 65536 /* the largest datagram we can read */
 #define TP_READ_CHUNK 16384
@@ -1093,13 +1094,16 @@ static void tp_udp_read(int fd)
 }
 
 /* The answers to a batch of datagrams leave with one wake-up of the
- * sending thread. */
+ * sending thread, and the media set up or ended for them with one of each
+ * media worker. */
 static void tp_udp_cb(int fd, uint32_t events, void *data)
 {
 	(void)events;
 	(void)data;
 	sip_udp_tx_hold();
+	sip_media_wake_hold();
 	tp_udp_read(fd);
+	sip_media_wake_release();
 	sip_udp_tx_release();
 }
 
