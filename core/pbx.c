@@ -487,9 +487,14 @@ void octo_pbx_run(struct octo_channel *chan)
  * privilege; Linux applies it to the calling thread only.) */
 static void pbx_thread_yield_to_loop(void)
 {
+	/* once per thread: the thread serves call after call (threadstack.c) */
+	static _Thread_local bool yielded;
 	id_t self = (id_t)gettid();
 	int now;
 
+	if (yielded)
+		return;
+	yielded = true;
 	errno = 0;
 	now = getpriority(PRIO_PROCESS, self);
 	if (errno != 0 || now >= 19)

@@ -733,12 +733,14 @@ OCTO_TEST(heap_trimmed_after_a_burst)
 /* ---------------------------------------------------------------- call thread stacks */
 
 static atomic_int stack_runs;
+static atomic_long stack_last_tid;
 
 static void *stack_thread(void *arg)
 {
 	volatile char deep[16 * 1024]; /* uses the stack it was given */
 
 	memset((char *)deep, (int)(intptr_t)arg, sizeof(deep));
+	atomic_store(&stack_last_tid, (long)gettid());
 	atomic_fetch_add(&stack_runs, deep[100] == (char)(intptr_t)arg);
 	return NULL;
 }
@@ -758,23 +760,30 @@ static void wait_runs(int n)
 		usleep(10000);
 }
 
-/* Threads on Octo's own stacks: a stack is reused once its thread ended,
- * a spare is unmapped after 10 s unused (the timer), and all at shutdown. */
+/* Threads on Octo's own stacks: a thread whose work is done parks and
+ * takes the next work, a parked thread idle for 10 s (the timer) ends and
+ * its stack is unmapped, and all at shutdown. */
 OCTO_TEST(call_thread_stacks_reused_and_given_back)
 {
 	size_t base = octo_thread_stacks_mapped();
+	long first_tid = 0;
+	int same_thread = 0;
 
 	octo_thread_stacks_idle_ms(300);
 	OCTO_CHECK(start(1));
 	atomic_store(&stack_runs, 0);
-	/* one after the other: the same stack serves them all */
+	/* one after the other: the same parked thread serves them all */
 	for (int i = 0; i < 20; i++) {
 		OCTO_CHECK_INT_EQ(octo_thread_start_stack(stack_thread, (void *)(intptr_t)(i + 1),
 							  256 * 1024), 0);
 		wait_runs(i + 1);
-		usleep(20000); /* its exit */
+		usleep(20000); /* it parks */
+		if (!i)
+			first_tid = atomic_load(&stack_last_tid);
+		same_thread += atomic_load(&stack_last_tid) == first_tid;
 	}
 	OCTO_CHECK_INT_EQ(atomic_load(&stack_runs), 20);
+	OCTO_CHECK_INT_EQ(same_thread, 20);
 	OCTO_CHECK(octo_thread_stacks_mapped() - base <= 2);
 	/* a burst at once: a stack each */
 	for (int i = 0; i < 40; i++)
@@ -783,7 +792,8 @@ OCTO_TEST(call_thread_stacks_reused_and_given_back)
 	wait_runs(60);
 	OCTO_CHECK_INT_EQ(atomic_load(&stack_runs), 60);
 	OCTO_CHECK(octo_thread_stacks_mapped() - base >= 2);
-	/* idle: the timer unmaps the spares within two of its periods */
+	/* idle: the timer ends the parked threads and unmaps their stacks
+	 * within two of its periods */
 	for (int i = 0; i < 500 && octo_thread_stacks_mapped() > base; i++)
 		usleep(10000);
 	OCTO_CHECK_INT_EQ(octo_thread_stacks_mapped(), base);
