@@ -179,15 +179,20 @@ static void ws_kick(struct octo_waitset *ws)
 	pthread_mutex_unlock(&ws->lock);
 }
 
-/* The watcher: runs under a member's lock, so it only signals. */
+/* The watcher: runs under a member's lock, so it only signals. It signals
+ * after the unlock: a waiter woken while the lock was still held blocked on
+ * it at once and had to be woken a second time by the unlock (the event
+ * loop paid both). The seq bump under the lock is what the waiter checks,
+ * so no wake-up is lost; and ws cannot be freed meanwhile, since
+ * octo_waitset_remove() first unwatches the member, under its lock. */
 static void ws_wake(void *arg)
 {
 	struct octo_waitset *ws = arg;
 
 	pthread_mutex_lock(&ws->lock);
 	ws->seq++;
-	pthread_cond_broadcast(&ws->cond);
 	pthread_mutex_unlock(&ws->lock);
+	pthread_cond_broadcast(&ws->cond);
 }
 
 struct octo_waitset *octo_waitset_alloc(void)

@@ -2,12 +2,14 @@
  * cli_core.c - the "core ..." commands: version, uptime, settings, threads,
  * memory, stop, reload and the boot-state commands that scripts wait on.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,6 +92,22 @@ static int core_cli_uptime(struct octo_cli_out *out, int argc, char **argv)
 	return OCTO_CLI_OK;
 }
 
+/* The event loop's nice as the kernel has it, and what octo.conf asked. */
+static void cli_loop_nice(struct octo_cli_out *out)
+{
+	long tid = octo_loop_tid();
+	int nice;
+
+	errno = 0;
+	nice = tid ? getpriority(PRIO_PROCESS, (id_t)tid) : 0;
+	if (!tid || errno)
+		octo_cli_kv(out, "event loop nice", "unknown (loop_nice %d)",
+			    octo_settings.loop_nice);
+	else
+		octo_cli_kv(out, "event loop nice", "%d (loop_nice %d)", nice,
+			    octo_settings.loop_nice);
+}
+
 static int core_cli_settings(struct octo_cli_out *out, int argc, char **argv)
 {
 	if (argc != 3)
@@ -110,6 +128,7 @@ static int core_cli_settings(struct octo_cli_out *out, int argc, char **argv)
 		octo_cli_kv(out, "maximum calls", "%u", octo_settings.max_calls);
 	else
 		octo_cli_kv(out, "maximum calls", "no limit");
+	cli_loop_nice(out);
 	octo_cli_kv(out, "debug level", "%d", octo_log_debug_level);
 	octo_cli_kv(out, "active calls", "%u", octo_chan_count());
 	octo_cli_kv(out, "pending timers", "%lu", octo_timer_count());

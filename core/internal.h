@@ -19,19 +19,26 @@ struct octo_channel;
 struct timespec octo_deadline_after_ms(unsigned ms);
 
 /* ---------------------------------------------------------------- thread stacks (threadstack.c) */
-/* Starts fn(arg) in a new thread on a stack of at least `stack_size` bytes
- * that Octo reuses for the next thread and unmaps after 10 s unused
- * (glibc's own cache of ended threads' stacks never gives its memory back).
- * The thread is joined by the pool: do not join or detach it. 0 or OCTO_E*. */
+/* Runs fn(arg) in a thread of its own on a stack of at least `stack_size`
+ * bytes: a parked thread whose last work is done, or a new one. A thread
+ * parks when fn returns and ends after 10 s without work; its stack is then
+ * unmapped (glibc's own cache of ended threads' stacks never gives its
+ * memory back). fn must leave no thread-local state behind that the next
+ * work would see. The pool joins the threads: do not join or detach them.
+ * 0 or OCTO_E*. */
 int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size);
-/* Waits for the threads that ended (their work is done) and unmaps every
- * spare stack: at shutdown, once no such thread has work left. */
+/* Ends the parked threads, waits for the threads that ended (their work is
+ * done) and unmaps every spare stack: at shutdown, once no such thread has
+ * work left. Threads whose work ends later end instead of parking. */
 void octo_thread_stacks_release(void);
 /* Stacks mapped now, in use or spare (tests, core show memory). */
 size_t octo_thread_stacks_mapped(void);
-/* Tests: how long a spare stack stays unused before it is unmapped (0: the
- * default, 10 s). */
+/* Tests: how long a parked thread or a spare stack waits unused before it
+ * ends or is unmapped (0: the default, 10 s). */
 void octo_thread_stacks_idle_ms(unsigned ms);
+
+/* The event loop thread's kernel thread id, 0 when it does not run (sched.c). */
+long octo_loop_tid(void);
 
 /* ---------------------------------------------------------------- daemon state (daemon.c) */
 /* octo.conf [options]; filled by main.c before anything starts. */
@@ -40,6 +47,7 @@ struct octo_settings {
 	char *language;
 	unsigned workers;
 	unsigned max_calls;      /* 0: no limit */
+	int loop_nice;           /* the event loop's nice, relative to the daemon's */
 };
 extern struct octo_settings octo_settings;
 void octo_set_booted(bool booted);

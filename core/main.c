@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +70,7 @@ static const struct octo_cfg_opt main_option_opts[] = {
 	OCTO_CFG_STR("language", struct octo_settings, language, "en", 0),
 	OCTO_CFG_UINT("workers", struct octo_settings, workers, "4", 1, 64),
 	OCTO_CFG_UINT("max_calls", struct octo_settings, max_calls, "0", 0, 1000000),
+	OCTO_CFG_INT("loop_nice", struct octo_settings, loop_nice, "-10", -20, 0),
 	OCTO_CFG_END
 };
 
@@ -90,6 +92,35 @@ static void main_usage(FILE *fp)
 		"  -v            more verbose (repeat up to 5 times)\n"
 		"  -V            print the version and exit\n"
 		"  -h            this help\n");
+}
+
+/* octo.conf loop_nice: the event loop thread (all SIP signalling, the
+ * timers) runs that much above the daemon's other threads. Measured at
+ * 1,000 calls/s on two cores: at the same priority the loop waited for a
+ * core a fifth of the time, preempted by call threads, the media and the
+ * CDR writers (and on a shared machine by anything else), and its socket
+ * backed up to a few hundred ms; at nice -10 it waited a tenth and kept
+ * up. Raising a priority needs root, CAP_SYS_NICE or a nice limit. */
+static void main_loop_priority(int delta)
+{
+	long tid = octo_loop_tid();
+	int base, want;
+
+	if (!delta || !tid)
+		return;
+	errno = 0;
+	base = getpriority(PRIO_PROCESS, 0); /* this thread's: the daemon's */
+	if (errno)
+		return;
+	want = base + delta < -20 ? -20 : base + delta;
+	if (setpriority(PRIO_PROCESS, (id_t)tid, want) != 0)
+		octo_log(OCTO_NOTICE,
+			 "the event loop runs at the daemon's priority (nice %d): loop_nice = %d "
+			 "in octo.conf needs root, CAP_SYS_NICE or a nice limit that allows it "
+			 "(systemd LimitNICE=, ulimit -e): %s",
+			 base, delta, strerror(errno));
+	else
+		octo_debug(1, "the event loop runs at nice %d", want);
 }
 
 static int main_mkdirs(const char *path)
@@ -442,6 +473,7 @@ int main(int argc, char **argv)
 	}
 	if (octo_logger_reload(&diags))
 		octo_log(OCTO_WARNING, "logger.conf has errors: logging to files is off");
+	main_loop_priority(octo_settings.loop_nice);
 	if (octo_dialplan_reload(&diags))
 		octo_log(OCTO_WARNING, "dialplan.conf has errors: the dialplan is empty");
 	for (size_t i = 0; i < diags.count; i++)

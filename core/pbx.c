@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,18 +484,25 @@ void octo_pbx_run(struct octo_channel *chan)
  * the cores with one thread per call: with equal weights the scheduler gave
  * the one loop thread the share of one call, its queue backed up and new
  * calls were shed while the cores were not full. A call thread's work waits
- * on the loop anyway, so it yields first. (Raising a nice value needs no
- * privilege; Linux applies it to the calling thread only.) */
+ * on the loop anyway, so it yields first: a higher nice value (a smaller
+ * share), and the batch policy, under which a thread the loop wakes does
+ * not preempt the loop but waits for a free core or the next tick (at
+ * 1,000 calls/s the loop was preempted 4,800 times a second and waited
+ * for a core a fifth of the time, with its socket backing up). Neither
+ * needs a privilege; Linux applies both to the calling thread only. */
 static void pbx_thread_yield_to_loop(void)
 {
 	/* once per thread: the thread serves call after call (threadstack.c) */
 	static _Thread_local bool yielded;
+	struct sched_param batch = { .sched_priority = 0 };
 	id_t self = (id_t)gettid();
 	int now;
 
 	if (yielded)
 		return;
 	yielded = true;
+	if (sched_setscheduler((pid_t)self, SCHED_BATCH, &batch))
+		octo_debug(1, "pbx: call thread not set to batch scheduling: %s", strerror(errno));
 	errno = 0;
 	now = getpriority(PRIO_PROCESS, self);
 	if (errno != 0 || now >= 19)

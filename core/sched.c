@@ -31,6 +31,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ static struct {
 	bool wake_pending; /* the eventfd was written and not read yet */
 	bool thread_started;
 	pthread_t thread;
+	atomic_long tid; /* the loop thread's kernel id, 0 when none runs */
 
 	struct sched_fd *fds;
 	size_t nfds;
@@ -505,6 +507,7 @@ static void *loop_main(void *arg)
 	struct epoll_event evs[SCHED_EVENTS_MAX];
 
 	sched_on_loop = true;
+	atomic_store(&loop.tid, (long)gettid());
 	octo_thread_register("event loop");
 	sched_thread_ready();
 	pthread_mutex_lock(&loop.lock);
@@ -646,6 +649,7 @@ static void sched_shutdown(void)
 	if (loop.thread_started)
 		pthread_join(loop.thread, NULL);
 	loop.thread_started = false;
+	atomic_store(&loop.tid, 0);
 
 	pthread_mutex_lock(&loop.lock);
 	loop.state = SCHED_DOWN;
@@ -752,6 +756,11 @@ void octo_sched_stop(void)
 bool octo_loop_is_current(void)
 {
 	return sched_on_loop;
+}
+
+long octo_loop_tid(void)
+{
+	return atomic_load(&loop.tid);
 }
 
 /* ---------------------------------------------------------------- fds */

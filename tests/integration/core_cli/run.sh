@@ -18,6 +18,18 @@ check_rx "version" "version:" core show version
 check_rx "uptime" "system uptime:" core show uptime
 check_rx "settings show the folders" "$OCTO_STATE/data" core show settings
 check_rx "threads" "event loop" core show threads
+# The event loop's priority (octo.conf loop_nice, -10 in the sample): the
+# settings show what the kernel has; it is -10 unless the daemon may not
+# raise it, and then the log says why.
+loop_nice=$(ps -L -o nice=,comm= -p "$OCTO_PID" | awk '/event loop/ {print $1}')
+octo_rx core show settings >"$OCTO_TMP/settings" 2>&1
+check "settings: the event loop's nice as the kernel has it ($loop_nice)" \
+	grep -Eq "^event loop nice: +$loop_nice \(loop_nice -10\)\$" "$OCTO_TMP/settings"
+if grep -q "the event loop runs at the daemon's priority" "$OCTO_LOG"; then
+	check "event loop: not allowed to raise it, kept the daemon's" test "$loop_nice" = 0
+else
+	check "event loop: nice -10" test "$loop_nice" = -10
+fi
 check_rx "memory: resident" "resident (VmRSS):" core show memory
 check_rx "memory: malloc heap" "heap in use:" core show memory
 check_fails "memory: extra words get the usage line" octo_rx core show memory extra
