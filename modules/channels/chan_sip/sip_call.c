@@ -1877,15 +1877,6 @@ static void call_hangup_loop(void *data)
 	c->chan = NULL;
 }
 
-static void call_hangup_async(void *data)
-{
-	struct call_job *j = data;
-
-	call_hangup_loop(j);
-	octo_obj_unref(j->call);
-	free(j);
-}
-
 struct call_posted {
 	void (*fn)(void *);
 	struct call_job j;
@@ -1901,7 +1892,14 @@ static void call_posted_run(void *data)
 	free(p);
 }
 
-/* Takes j->call's and j->other's references when it returns true. */
+/* Runs fn(job) on the loop without waiting: the job, a copy of j without
+ * its borrowed pointers (chan, dest, moh_class), takes over j->call's and
+ * j->other's references when this returns true, and lets go of them after
+ * fn ran. For the steps whose result the call thread does not need: jobs
+ * stay in order with the thread's later hops, and each hop the thread
+ * waited for cost the loop a thread wake-up. false (on the loop, out of
+ * memory, the loop stopped): nothing was posted, the caller still holds
+ * its references and does the step itself. */
 static bool call_post(void (*fn)(void *), const struct call_job *j)
 {
 	struct call_posted *p;
@@ -1936,20 +1934,10 @@ static void call_tech_hangup(struct octo_channel *chan, int cause)
 		return;
 	j.call = c;
 	j.chan = chan;
-	if (!octo_loop_is_current()) {
-		/* Nothing waits for the BYE or CANCEL: the call's thread goes on
-		 * at once (each hop the thread waited for cost the loop a thread
-		 * wake-up); the job keeps c (and c its channel) until it ran. */
-		struct call_job *aj = malloc(sizeof(*aj));
-
-		if (aj) {
-			*aj = j;
-			aj->chan = NULL; /* borrowed: not for later */
-			if (octo_loop_call(call_hangup_async, aj) == 0)
-				return;
-			free(aj);
-		}
-	}
+	/* Nothing waits for the BYE or CANCEL: the call's thread goes on at
+	 * once; the job keeps c (and c its channel) until it ran. */
+	if (call_post(call_hangup_loop, &j))
+		return;
 	if (sip_loop_run(call_hangup_loop, &j) != 0)
 		call_hangup_loop(&j); /* the loop is gone: nothing runs concurrently */
 	octo_obj_unref(c);
@@ -2016,14 +2004,6 @@ static void call_holder_moh_class(struct octo_channel *chan, char *out, size_t s
 	octo_obj_unref(u);
 	octo_service_put(users, "chan_sip");
 }
-
-/* Runs fn(job) on the loop without waiting; the job (a copy of j, with no
- * borrowed pointers left in it) keeps j->call until it ran and is freed
- * after. For the steps whose result the call thread does not need: jobs
- * stay in order with the thread's later hops, and each hop the thread
- * waited for cost the loop a thread wake-up. false: not posted (the caller
- * waits instead). */
-static bool call_post(void (*fn)(void *), const struct call_job *j);
 
 static int call_tech_indicate(struct octo_channel *chan, enum octo_chan_event_type what)
 {
