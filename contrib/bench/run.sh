@@ -55,6 +55,7 @@
 #
 # Environment: OCTO_BUILD (a built tree; default build/run of contrib/run.sh),
 # OCTO_BIN (the daemon; default $OCTO_BUILD/core/octo), TMPDIR,
+# BENCH_LOOP_NICE (octo.conf loop_nice for the run; default the sample's),
 # BENCH_LEFTOVER_WAIT (seconds to wait, after a mode, for Octo's RTP sockets
 # to close before warning; default 5, 2 with --quick), BENCH_IDLE_WAIT
 # (seconds to wait after a step for its calls to end; default 45).
@@ -296,6 +297,8 @@ bench_config()
 		-e 's/^rtp_timeout *=.*/rtp_timeout = 0/' "$conf/sip.conf"
 	grep -q '^max_calls' "$conf/octo.conf" &&
 		sed -i 's/^max_calls *=.*/max_calls = 0/' "$conf/octo.conf"
+	[ -z "${BENCH_LOOP_NICE:-}" ] ||
+		sed -i "s/^loop_nice *=.*/loop_nice = $BENCH_LOOP_NICE/" "$conf/octo.conf"
 	# the answering phone is the user just before the callers
 	"$here/gen_users.sh" $((users + 1)) "$callee" >>"$conf/users.conf"
 	cat >>"$conf/dialplan.conf" <<-EOF

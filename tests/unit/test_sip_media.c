@@ -255,6 +255,51 @@ OCTO_TEST(alloc_binds_an_even_port_pair_in_the_range)
 	OCTO_CHECK_INT_EQ(sip_media_count(), 0);
 }
 
+/* Commands posted between sip_media_wake_hold and _release (the SIP loop's
+ * batch of datagrams) are run once released: 20 endpoints set up and freed
+ * under a hold (nested, as a callback inside the batch would) have their
+ * ports back. Without the wake-up at the release the commands would wait
+ * for a packet or a tick of their worker, and here none comes. */
+OCTO_TEST(commands_posted_under_a_wake_hold_run_after_it)
+{
+	unsigned ports[20];
+	int fd, back = 0;
+
+	setup();
+	sip_media_wake_hold();
+	sip_media_wake_hold();
+	for (int i = 0; i < 20; i++) {
+		struct sip_media *m = sip_media_alloc("127.0.0.1");
+
+		OCTO_CHECK(m != NULL);
+		ports[i] = m ? sip_media_port(m) : 0;
+		sip_media_set_remote(m, "127.0.0.1", 40000, 8, "PCMA", -1);
+		sip_media_free(m);
+	}
+	sip_media_wake_release();
+	sip_media_wake_release();
+	sip_media_wake_release(); /* one too many: ignored */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	for (int i = 0; i < 20; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons((uint16_t)ports[i]);
+		for (int t = 0; t < 200; t++) {
+			if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+				back++;
+				close(fd);
+				fd = socket(AF_INET, SOCK_DGRAM, 0);
+				break;
+			}
+			sleep_ms(10);
+		}
+	}
+	close(fd);
+	OCTO_CHECK_INT_EQ(back, 20);
+	OCTO_CHECK_INT_EQ(sip_media_count(), 0);
+}
+
 OCTO_TEST(alloc_refuses_bad_addresses_and_a_full_range)
 {
 	struct sip_media *m[3];

@@ -261,6 +261,7 @@ static struct sip_media *media_all;
 static atomic_uint media_total;
 static _Thread_local struct media_worker *media_self;
 static _Thread_local unsigned media_wake_holds; /* sip_media_wake_hold depth */
+static _Thread_local bool media_wakes_held;     /* a worker's wake-up was held */
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -433,10 +434,12 @@ static void media_post_cmd(struct media_worker *w, struct media_cmd *cmd)
 		w->qhead = cmd;
 	w->qtail = cmd;
 	pthread_mutex_unlock(&w->qlock);
-	if (wake && media_wake_holds)
+	if (wake && media_wake_holds) {
 		atomic_store(&w->wake_held, true);
-	else if (wake)
+		media_wakes_held = true;
+	} else if (wake) {
 		media_wake(w);
+	}
 }
 
 void sip_media_wake_hold(void)
@@ -446,8 +449,9 @@ void sip_media_wake_hold(void)
 
 void sip_media_wake_release(void)
 {
-	if (!media_wake_holds || --media_wake_holds)
-		return;
+	if (!media_wake_holds || --media_wake_holds || !media_wakes_held)
+		return; /* most batches (REGISTERs, in-dialog requests) post nothing */
+	media_wakes_held = false;
 	pthread_mutex_lock(&media_ctl);
 	for (unsigned i = 0; i < media_nworkers; i++) {
 		struct media_worker *w = media_workers[i];
