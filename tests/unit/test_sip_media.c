@@ -544,6 +544,35 @@ OCTO_TEST(relay_refuses_what_it_cannot_do)
 	pair_close(&p);
 }
 
+/* A relay stop is posted to the worker; a call thread that plays to a leg
+ * right after (a parked call after a transfer) must not find the relay
+ * that is on its way out. The wake hold keeps the worker from running the
+ * stop before the write: without the control side's view of the relay,
+ * the write answered "busy" and the prompt was not heard. */
+OCTO_TEST(a_leg_plays_right_after_its_relay_stops)
+{
+	struct pair p;
+	struct sip_media_info info;
+	struct octo_frame f;
+	uint8_t got[2048];
+
+	setup();
+	OCTO_CHECK(pair_open(&p, "PCMA", 8, -1, "PCMA", 8, -1));
+	OCTO_CHECK_INT_EQ(sip_media_relay(p.m1, p.m2, true), 0);
+	sip_media_info(p.m1, &info); /* run by the worker: the relay is on */
+	OCTO_CHECK_STR_EQ(info.mode, "relay");
+	sip_media_wake_hold();
+	OCTO_CHECK_INT_EQ(sip_media_relay(p.m1, p.m2, false), 0);
+	octo_frame_silence(&f, 160);
+	OCTO_CHECK_INT_EQ(sip_media_write(p.m1, &f), 0);
+	sip_media_wake_release();
+	OCTO_CHECK_INT_EQ(phone_recv(p.a, got, sizeof(got), 1000, NULL), 172);
+	OCTO_CHECK_INT_EQ(got[12], 0xD5); /* A-law silence */
+	sip_media_info(p.m2, &info);
+	OCTO_CHECK_STR_EQ(info.mode, "idle");
+	pair_close(&p);
+}
+
 OCTO_TEST(relay_transcodes_pcmu_and_pcma)
 {
 	const struct octo_codec *mu = codec("PCMU"), *al = codec("PCMA");

@@ -2205,8 +2205,10 @@ static int media_term_enter(struct sip_media *m)
 		return OCTO_EBUSY;
 	pthread_mutex_lock(&media_ctl);
 	w = atomic_load(&m->owner);
-	if (w)
-		media_run(w, media_term_on_fn, &r);
+	if (m->ctl_peer)
+		r.rc = OCTO_EBUSY; /* relayed, or a relay start is on its way */
+	else if (w)
+		media_run(w, media_term_on_fn, &r); /* after a relay stop still queued */
 	pthread_mutex_unlock(&media_ctl);
 	return r.rc;
 }
@@ -2219,8 +2221,8 @@ static int media_term_ready(struct sip_media *m)
 
 	if (m->mode == MEDIA_TERM)
 		return 0;
-	if (m->mode == MEDIA_RELAY)
-		return OCTO_EBUSY;
+	/* A relay mode may be a stop that the worker has not run yet (the
+	 * stop is posted): media_term_enter tells, from the control side. */
 	pthread_mutex_unlock(&m->lock);
 	rc = media_term_enter(m);
 	pthread_mutex_lock(&m->lock);
