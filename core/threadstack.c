@@ -46,11 +46,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "octo/heaptrim.h"
 #include "octo/octo.h"
 #include "octo/sched.h"
 
 #define STACK_IDLE_MS 10000 /* the default of ts.idle_ms */
 #define STACK_SPARE_MAX 256 /* spare stacks kept at most (more are unmapped) */
+#define TS_REAP_SOON_MS 200 /* the timer's next run when ended threads wait to be joined */
 
 struct thread_stack {
 	struct thread_stack *next;
@@ -74,11 +76,15 @@ static struct {
 	struct thread_stack *spare;  /* free, most recently used first */
 	size_t nparked, nspare, mapped;
 	bool stopping; /* release began: threads end instead of parking */
+	size_t threads; /* created and not yet joined */
 	uint64_t timer;
 	unsigned idle_ms;
 } ts = { .lock = PTHREAD_MUTEX_INITIALIZER,
 	  .cond = PTHREAD_COND_INITIALIZER,
 	  .idle_ms = STACK_IDLE_MS };
+
+/* A burst of call threads that has ended: trim the heap (octo/heaptrim.h). */
+static struct octo_trim_watch ts_trim = OCTO_TRIM_WATCH_INIT(64);
 
 static size_t ts_page(void)
 {
@@ -135,6 +141,9 @@ static void ts_reap(bool wait, uint64_t now)
 			continue;
 		}
 		*pp = s->next;
+		/* its malloc cache went back to the arenas as it ended: once
+		 * the threads of a burst are gone, the heap is trimmed */
+		octo_trim_note(&ts_trim, --ts.threads);
 		if (s->retired || ts.nspare >= STACK_SPARE_MAX) {
 			ts_unmap(s);
 			continue;
@@ -192,6 +201,8 @@ static unsigned ts_timer_cb(void *data)
 	ts_retire_parked(now > ts.idle_ms ? now - ts.idle_ms : 0);
 	ts_release_idle(now > ts.idle_ms ? now - ts.idle_ms : 0);
 	next = ts.ended || ts.spare || ts.parked ? ts.idle_ms : 0;
+	if (ts.ended && next > TS_REAP_SOON_MS)
+		next = TS_REAP_SOON_MS; /* retired threads: join them soon */
 	if (!next)
 		ts.timer = 0;
 	pthread_mutex_unlock(&ts.lock);
@@ -278,6 +289,7 @@ int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size)
 	}
 	pthread_mutex_lock(&ts.lock);
 	ts.live++;
+	octo_trim_note(&ts_trim, ++ts.threads); /* before it can end and be joined */
 	pthread_mutex_unlock(&ts.lock);
 	s->fn = fn;
 	s->arg = arg;
@@ -289,6 +301,7 @@ int octo_thread_start_stack(void *(*fn)(void *), void *arg, size_t stack_size)
 	if (rc) {
 		pthread_mutex_lock(&ts.lock);
 		ts.live--;
+		ts.threads--;
 		ts_unmap(s);
 		pthread_mutex_unlock(&ts.lock);
 		return OCTO_EFAIL;
