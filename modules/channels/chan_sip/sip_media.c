@@ -80,6 +80,7 @@
 #include "sip_record.h"
 
 #define MEDIA_BATCH 32         /* packets per recvmmsg/sendmmsg */
+#define MEDIA_DRAIN_MAX 8      /* batches read from one socket per wake-up */
 #define MEDIA_BUF 2048         /* bytes per packet buffer (larger packets are dropped) */
 #define MEDIA_RING 1600        /* decoded samples kept for a reader: 200 ms */
 #define MEDIA_DIGITQ 16        /* digits kept for a reader */
@@ -145,6 +146,10 @@ struct sip_media {
 	enum media_mode mode;            /* L */
 	struct sip_media *peer;          /* worker: relay partner */
 	struct sip_rec_leg *tap;         /* worker: call recording (sip_record.c) */
+	/* worker: a digit went to this relay's recorder, so it may record:
+	 * until then the relay does not look at the recorder for each packet
+	 * (two cache misses a packet on every bridged call) */
+	bool rec_armed;
 	const struct octo_codec *codec;  /* L, with a registry reference */
 	int pt, dtmf_pt;                 /* L */
 	bool has_remote;                 /* L: set_remote was called */
@@ -608,7 +613,12 @@ static void media_tick_arm(struct media_worker *w)
 static void media_attach_fn(struct media_worker *w, void *arg)
 {
 	struct sip_media *m = arg;
-	struct epoll_event ev = { .events = EPOLLIN };
+	/* Edge-triggered: a level-triggered socket read dry stayed on the
+	 * ready list and was polled again at the next wait for nothing (a
+	 * tenth of a relaying worker's time). A datagram's arrival always
+	 * queues the socket again; the readers read until the socket is dry
+	 * and terminated legs are pumped by the tick as well. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 
 	ev.data.ptr = &m->tag_rtp;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, m->fd, &ev);
@@ -949,8 +959,17 @@ static int media_recv_batch(struct media_worker *w, int fd)
 	return recvmmsg(fd, w->rx, MEDIA_BATCH, MSG_DONTWAIT, NULL);
 }
 
-/* Idle and relay: reads a batch from m's RTP socket. */
-static void media_rx(struct media_worker *w, struct sip_media *m)
+/* A digit went to m's recorder: a recording may start, in either direction
+ * of the relay (worker). */
+static void media_rec_arm(struct sip_media *m)
+{
+	m->rec_armed = true;
+	if (m->mode == MEDIA_RELAY && m->peer)
+		m->peer->rec_armed = true;
+}
+
+/* Idle and relay: reads a batch from m's RTP socket; the number read. */
+static int media_rx_batch(struct media_worker *w, struct sip_media *m)
 {
 	struct sip_media *peer = m->mode == MEDIA_RELAY ? m->peer : NULL;
 	uint64_t now = octo_now_ms();
@@ -978,8 +997,10 @@ static void media_rx(struct media_worker *w, struct sip_media *m)
 				unsigned nd = media_event(m, pkt, off, plen, d);
 
 				for (unsigned k = 0; k < nd; k++) {
-					if (m->tap)
+					if (m->tap) {
+						media_rec_arm(m);
 						sip_rec_digit(m->tap, d[k]);
+					}
 					if (!fwd)
 						media_digit(w, m, d[k], false);
 				}
@@ -987,9 +1008,9 @@ static void media_rx(struct media_worker *w, struct sip_media *m)
 			if (fwd)
 				media_forward(w, m, peer, pkt, len, off, plen, true, &ntx);
 		} else if (kind == PK_AUDIO && peer) {
-			if (m->tap)
+			if (m->rec_armed && m->tap)
 				sip_rec_audio(m->tap, m->codec, pkt + off, plen);
-			if (peer->tap) /* the recording's beep, to the peer */
+			if (m->rec_armed && peer->tap) /* the recording's beep, to the peer */
 				sip_rec_beep(peer->tap, m->codec, pkt + off, plen);
 			media_forward(w, m, peer, pkt, len, off, plen, false, &ntx);
 		}
@@ -997,6 +1018,17 @@ static void media_rx(struct media_worker *w, struct sip_media *m)
 	if (ntx)
 		media_send_batch(w, peer, ntx);
 	media_flush(w);
+	return n;
+}
+
+/* Idle and relay: reads m's RTP socket dry (it is edge-triggered), or
+ * MEDIA_DRAIN_MAX batches: a flood on one leg does not starve the others,
+ * and its next datagram queues the socket again. */
+static void media_rx(struct media_worker *w, struct sip_media *m)
+{
+	for (int k = 0; k < MEDIA_DRAIN_MAX; k++)
+		if (media_rx_batch(w, m) < MEDIA_BATCH || atomic_load(&m->dead))
+			break;
 }
 
 /* ---------------------------------------------------------------- RTCP */
@@ -1050,7 +1082,7 @@ static bool media_rtcp_dest(const struct sip_media *m, struct sockaddr_storage *
  * from the far end's IP are counted, their report kept, their source
  * learned (symmetric RTCP), and -- relaying -- sent on from the partner's
  * RTCP socket to the partner's RTCP address. */
-static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
+static int media_rtcp_rx_batch(struct media_worker *w, struct sip_media *m)
 {
 	struct sip_media *peer = m->mode == MEDIA_RELAY ? m->peer : NULL;
 	socklen_t dlen = 0;
@@ -1090,6 +1122,15 @@ static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
 	if (ntx)
 		atomic_fetch_add_explicit(&peer->rtcp_tx, media_send_queued(w, peer->rtcp_fd, ntx),
 					  memory_order_relaxed);
+	return n;
+}
+
+/* Reads m's RTCP socket dry, as media_rx does its RTP socket. */
+static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
+{
+	for (int k = 0; k < MEDIA_DRAIN_MAX; k++)
+		if (media_rtcp_rx_batch(w, m) < MEDIA_BATCH || atomic_load(&m->dead))
+			break;
 }
 
 /* ---------------------------------------------------------------- terminated legs (libortp) */
@@ -2134,8 +2175,10 @@ static void media_tap_digit_fn(struct media_worker *w, void *arg)
 {
 	struct media_tap_digit *t = arg;
 
-	if (!atomic_load(&t->m->dead) && t->m->tap)
+	if (!atomic_load(&t->m->dead) && t->m->tap) {
+		media_rec_arm(t->m);
 		sip_rec_digit(t->m->tap, t->d);
+	}
 }
 
 void sip_media_tap_digit(struct sip_media *m, char digit)
