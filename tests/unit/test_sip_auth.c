@@ -330,11 +330,21 @@ OCTO_TEST(nonce_count_memory_goes_back)
 	/* still valid: still remembered, a replay is refused */
 	OCTO_CHECK(!sip_nonce_count_ok(n, 1, 60));
 	OCTO_CHECK(!sip_nonce_count_ok(early, 1, 60));
-	/* all of them expired: the next request clears them */
+	/* the burst wrote most pages of the hash table */
+	OCTO_CHECK(sip_nonce_count_table_pages() >= 32);
+	/* all of them expired: the loop's sweep drops them and gives the
+	 * table's pages back */
 	atomic_fetch_add(&fake_ms, 62000);
+	sip_nonce_count_sweep();
+	OCTO_CHECK(sip_nonce_count_blocks() <= 1); /* the pool keeps its newest block */
+	OCTO_CHECK_INT_EQ(sip_nonce_count_table_pages(), 0);
+	/* the table works on: a new nonce counts, its replay is refused */
 	sip_nonce_new(n, sizeof(n));
 	OCTO_CHECK(sip_nonce_count_ok(n, 1, 60));
+	OCTO_CHECK(!sip_nonce_count_ok(n, 1, 60));
+	OCTO_CHECK(sip_nonce_count_ok(n, 2, 60));
 	OCTO_CHECK_INT_EQ(sip_nonce_count_blocks(), 1);
+	OCTO_CHECK(sip_nonce_count_table_pages() >= 1);
 	sip_auth_fini();
 	OCTO_CHECK_INT_EQ(sip_nonce_count_blocks(), 0);
 }

@@ -1006,6 +1006,11 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 /* Blocks of memory the remembered counts take (64 KB each, given back as
  * their nonces expire). [any] */
 size_t sip_nonce_count_blocks(void);
+/* Drops the counts of expired nonces; with none left, the table's pages go
+ * back to the system. The loop does it every 10 s. [any] */
+void sip_nonce_count_sweep(void);
+/* Pages of the counts' hash table in memory (diagnostics, tests). [any] */
+size_t sip_nonce_count_table_pages(void);
 
 /* The part of chan_sip.c's table: the nonce secret. */
 int sip_auth_init(void);

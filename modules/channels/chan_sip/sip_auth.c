@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -342,7 +344,11 @@ struct auth_nc {
 	uint64_t expires_ms;
 };
 
-static struct auth_nc *auth_nc_tab[AUTH_NC_BUCKETS];
+/* The buckets (256 KB) are mapped for themselves at the first nonce: a
+ * burst writes all their pages, and once its nonces have expired the
+ * pages go back to the system (madvise) instead of staying resident. */
+static struct auth_nc **auth_nc_tab;
+static bool auth_nc_tab_dirty; /* pages written since they were given back */
 static size_t auth_nc_count;
 /* When the table is full the entry used first goes (it was a full scan of
  * the table for each new nonce, and past AUTH_NC_MAX live nonces every
@@ -371,6 +377,31 @@ static struct auth_nc *auth_nc_get(void)
 static void auth_nc_put(struct auth_nc *e)
 {
 	octo_fifo_free(&auth_nc_pool, e);
+}
+
+/* The buckets, mapped at the first use; NULL without memory. Lock held. */
+static struct auth_nc **auth_nc_buckets(void)
+{
+	void *p;
+
+	if (auth_nc_tab)
+		return auth_nc_tab;
+	p = mmap(NULL, AUTH_NC_BUCKETS * sizeof(*auth_nc_tab), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	auth_nc_tab = p;
+	return auth_nc_tab;
+}
+
+/* No nonce left: the buckets are all NULL, and an anonymous page given back
+ * reads as zeros when it is touched again. Lock held. */
+static void auth_nc_give_back(void)
+{
+	if (auth_nc_count || !auth_nc_tab_dirty)
+		return;
+	madvise(auth_nc_tab, AUTH_NC_BUCKETS * sizeof(*auth_nc_tab), MADV_DONTNEED);
+	auth_nc_tab_dirty = false;
 }
 
 static size_t auth_nc_bucket(const unsigned char *key)
@@ -469,6 +500,8 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 	ts = auth_nc_ts(raw);
 	b = auth_nc_bucket(raw);
 	pthread_mutex_lock(&auth_lock);
+	if (!auth_nc_buckets())
+		goto out; /* no memory: the client gets a new nonce */
 	auth_nc_sweep(now);
 	auth_nc_prune(b, now);
 	for (e = auth_nc_tab[b]; e; e = e->next)
@@ -492,6 +525,7 @@ bool sip_nonce_count_ok(const char *nonce, unsigned long nc, unsigned lifetime_s
 	e->expires_ms = ts + (uint64_t)lifetime_s * 1000 + 1000;
 	e->next = auth_nc_tab[b];
 	auth_nc_tab[b] = e;
+	auth_nc_tab_dirty = true;
 	e->age_prev = auth_nc_newest;
 	if (auth_nc_newest)
 		auth_nc_newest->age_next = e;
@@ -511,19 +545,44 @@ static void auth_nc_clear(void)
 	while (auth_nc_oldest)
 		auth_nc_remove(auth_nc_oldest);
 	octo_fifo_pool_release(&auth_nc_pool);
+	if (auth_nc_tab)
+		munmap(auth_nc_tab, AUTH_NC_BUCKETS * sizeof(*auth_nc_tab));
+	auth_nc_tab = NULL;
+	auth_nc_tab_dirty = false;
 	auth_nc_floor = 0;
 	pthread_mutex_unlock(&auth_lock);
 }
 
 /* Between requests too: the memory of a burst goes back once its nonces
  * expired, not at the next request. */
+void sip_nonce_count_sweep(void)
+{
+	pthread_mutex_lock(&auth_lock);
+	auth_nc_sweep(auth_now());
+	auth_nc_give_back();
+	pthread_mutex_unlock(&auth_lock);
+}
+
 static unsigned auth_nc_sweep_cb(void *data)
 {
 	(void)data;
-	pthread_mutex_lock(&auth_lock);
-	auth_nc_sweep(auth_now());
-	pthread_mutex_unlock(&auth_lock);
+	sip_nonce_count_sweep();
 	return AUTH_NC_SWEEP_MS;
+}
+
+size_t sip_nonce_count_table_pages(void)
+{
+	size_t size = AUTH_NC_BUCKETS * sizeof(*auth_nc_tab), page, n = 0;
+	unsigned char vec[AUTH_NC_BUCKETS * sizeof(void *) / 4096 + 1];
+	long ps = sysconf(_SC_PAGESIZE);
+
+	page = ps > 0 ? (size_t)ps : 4096;
+	pthread_mutex_lock(&auth_lock);
+	if (auth_nc_tab && size / page <= sizeof(vec) && mincore(auth_nc_tab, size, vec) == 0)
+		for (size_t i = 0; i < size / page; i++)
+			n += vec[i] & 1;
+	pthread_mutex_unlock(&auth_lock);
+	return n;
 }
 
 size_t sip_nonce_count_blocks(void)
