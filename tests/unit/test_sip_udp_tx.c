@@ -2,8 +2,8 @@
  * test_sip_udp_tx.c - chan_sip's UDP sending thread (sip_udp_tx.c, included
  * here so that a test can play the thread's part step by step): every
  * datagram queued arrives, whole and in order, also when the ring wraps
- * many times (the wake-up held for a batch needs the loop: that part is
- * covered by every SIP integration test); a datagram too big for
+ * many times; a small batch of the loop is sent by the loop itself while
+ * the thread sleeps, a big one wakes the thread; a datagram too big for
  * the ring and a stopped thread leave the sending to the caller; stop
  * sends what is queued first; a datagram that cannot be sent is reported
  * to the loop with its client transaction's key.
@@ -246,6 +246,85 @@ OCTO_TEST(failed_send_is_reported_with_its_transaction)
 	octo_sched_stop();
 	close(rx);
 	close(tx_fd);
+}
+
+/* A batch of the loop (held wake-up): a small one is sent by the loop
+ * itself at the release while the thread sleeps, a big one wakes the
+ * thread; all arrive in order. */
+struct batch_run {
+	int fd;
+	struct sockaddr_in to;
+	bool small_sent_by_loop, big_woke_thread;
+	atomic_bool done;
+};
+
+static void batch_on_loop(void *data)
+{
+	struct batch_run *b = data;
+	char buf[2048];
+	unsigned seq = 0;
+
+	memset(buf, 's', sizeof(buf));
+	sip_udp_tx_hold();
+	for (; seq < 2; seq++)
+		sip_udp_tx_queue(b->fd, (struct sockaddr *)&b->to, sizeof(b->to), buf, 200, NULL);
+	sip_udp_tx_release();
+	pthread_mutex_lock(&tx.lock);
+	b->small_sent_by_loop = tx.rpos == tx.wpos && tx.sleeping;
+	pthread_mutex_unlock(&tx.lock);
+	sip_udp_tx_hold();
+	for (; seq < 12; seq++)
+		sip_udp_tx_queue(b->fd, (struct sockaddr *)&b->to, sizeof(b->to), buf,
+				 datagram(buf, seq), NULL);
+	sip_udp_tx_release();
+	pthread_mutex_lock(&tx.lock);
+	b->big_woke_thread = !tx.sleeping;
+	pthread_mutex_unlock(&tx.lock);
+	atomic_store(&b->done, true);
+}
+
+OCTO_TEST(small_batches_are_sent_by_the_loop)
+{
+	struct batch_run b = { 0 };
+	struct sockaddr_in from;
+	int rx = udp_socket(&b.to);
+	unsigned bad = 0, got;
+	bool asleep = false;
+	char buf[2048];
+
+	b.fd = udp_socket(&from);
+	OCTO_CHECK(rx >= 0 && b.fd >= 0);
+	OCTO_CHECK_INT_EQ(octo_sched_start(1), 0);
+	OCTO_CHECK_INT_EQ(sip_udp_tx_start(), 0);
+	for (int i = 0; i < 500 && !asleep; i++) {
+		pthread_mutex_lock(&tx.lock);
+		asleep = tx.sleeping;
+		pthread_mutex_unlock(&tx.lock);
+		if (!asleep)
+			usleep(1000);
+	}
+	OCTO_CHECK(asleep);
+	OCTO_CHECK_INT_EQ(octo_loop_call(batch_on_loop, &b), 0);
+	for (int i = 0; i < 500 && !atomic_load(&b.done); i++)
+		usleep(1000);
+	OCTO_CHECK(atomic_load(&b.done));
+	OCTO_CHECK(b.small_sent_by_loop);
+	OCTO_CHECK(b.big_woke_thread);
+	/* the two small ones: 200 bytes each, whatever the buffer held */
+	got = 0;
+	for (int i = 0; i < 2; i++) {
+		struct pollfd pfd = { .fd = rx, .events = POLLIN };
+
+		if (poll(&pfd, 1, 2000) == 1 && recv(rx, buf, sizeof(buf), 0) == 200)
+			got++;
+	}
+	OCTO_CHECK_INT_EQ(got, 2);
+	OCTO_CHECK_INT_EQ(receive_in_order(rx, 2, 10, &bad), 10);
+	OCTO_CHECK_INT_EQ(bad, 0);
+	sip_udp_tx_stop();
+	octo_sched_stop();
+	close(rx);
+	close(b.fd);
 }
 
 OCTO_TEST_MAIN()

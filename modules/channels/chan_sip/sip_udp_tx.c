@@ -23,7 +23,11 @@
  *  - Waking the thread costs the loop a system call too, so while the loop
  *    handles a batch of received datagrams (sip_udp_tx_hold), the wake-up
  *    is left to the end of the batch (sip_udp_tx_release): one wake-up for
- *    all the answers of a batch. Anything else wakes it at once.
+ *    all the answers of a batch. Anything else wakes it at once. A batch
+ *    of a datagram or two (REGISTERs at a modest rate: the loop reads them
+ *    one by one) found the thread asleep: the loop sends those itself,
+ *    which costs it about what the wake-up would have, and spares the
+ *    thread two switches (REGISTER at 3,200/s: 46 -> 37 % of a core).
  *  - A full ring (the thread fell far behind) or a stopped thread: the
  *    caller sends itself (sip_udp_tx_queue returns false).
  *  - A send error (no route to the host) is logged and counted; a record
@@ -51,6 +55,9 @@
 #define TX_RING_KEEP (64u << 10)  /* of it, kept in memory when idle */
 #define TX_IDLE_TRIM_MS 2000      /* idle this long: the rest goes back (whole s) */
 #define TX_BATCH 64
+/* Queued by one batch of the loop up to this, it sends them itself when the
+ * thread sleeps (sip_udp_tx_release): a REGISTER's answer or two. */
+#define TX_SELF_BYTES 2048
 #define TX_WRAP UINT32_MAX /* a record length that means: go on at offset 0 */
 
 struct tx_rec {
@@ -145,13 +152,26 @@ void sip_udp_tx_hold(void)
 	pthread_mutex_unlock(&tx.lock);
 }
 
+static uint64_t tx_send_range(uint64_t from, uint64_t to);
+
 void sip_udp_tx_release(void)
 {
 	pthread_mutex_lock(&tx.lock);
 	if (tx.hold)
 		tx.hold--;
-	if (!tx.hold && tx.wake_due)
-		tx_wake_locked();
+	if (!tx.hold && tx.wake_due) {
+		if (tx.sleeping && tx.wpos - tx.rpos <= TX_SELF_BYTES) {
+			/* a small batch and the thread asleep: waking it would
+			 * cost the loop a system call as well, and the thread
+			 * two switches; the loop sends itself. Under the lock
+			 * so that no one else takes these records; the ring
+			 * holds only them (the thread sleeps on an empty one). */
+			tx.wake_due = false;
+			tx.rpos = tx_send_range(tx.rpos, tx.wpos);
+		} else {
+			tx_wake_locked();
+		}
+	}
 	pthread_mutex_unlock(&tx.lock);
 }
 
