@@ -79,7 +79,10 @@ mkdir -p "$OCTO_STATE"
 
 lib_passed=0
 lib_failed=0
-lib_ports=" "
+# the ports handed out so far, one a line: a file, since octo_free_port
+# runs in a subshell ($(octo_free_port)) whose variables are lost
+lib_ports="$OCTO_TMP/ports-handed-out"
+: >"$lib_ports"
 
 # ---------------------------------------------------------------- results
 pass()
@@ -161,7 +164,8 @@ check_fails()
 
 # ---------------------------------------------------------------- ports
 # Prints a loopback port that no socket uses (TCP or UDP, listening or not)
-# and that this test has not handed out yet. Ports come from below the
+# and that this test has not handed out yet (two ports of one test were
+# once the same: the list was a variable, lost with the subshell). Ports come from below the
 # kernel's range for outgoing connections (ip_local_port_range): a port
 # found free there could be taken by any connection made meanwhile (a
 # daemon once failed to listen on one, "Address already in use").
@@ -173,14 +177,14 @@ octo_free_port()
 	[ "$span" -ge 2000 ] || span=40000 # an odd range: the old spread
 	for _ in $(seq 1 200); do
 		port=$((20000 + (RANDOM * 32768 + RANDOM) % span))
-		case "$lib_ports" in *" $port "*) continue ;; esac
+		grep -qx "$port" "$lib_ports" && continue
 		if command -v ss >/dev/null 2>&1; then
 			used=$(ss -Htuan "( sport = :$port )" 2>/dev/null | head -n 1)
 			[ -n "$used" ] && continue
 		elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			continue
 		fi
-		lib_ports="$lib_ports$port "
+		echo "$port" >>"$lib_ports"
 		echo "$port"
 		return 0
 	done
