@@ -34,7 +34,9 @@ void octo_heap_policy(void)
 	 * (RSS 33 MB after 20,000 calls at 1,000/s against 26 MB). Merged at
 	 * once, the top grows past the trim threshold and is given back. The
 	 * cost in the SIP loop could not be told from the benchmark's noise
-	 * (94.9 % of a core at 1,000 calls/s, 86.7-103 % with fast bins). */
+	 * (94.9 % of a core at 1,000 calls/s, 86.7-103 % with fast bins; at
+	 * 1,200/s 106-128 % against 100-123 %), but may be a few percent:
+	 * every small block freed is merged at once. */
 	mallopt(M_MXFAST, 0);
 #endif
 }

@@ -270,7 +270,9 @@ static void batch_on_loop(void *data)
 		sip_udp_tx_queue(b->fd, (struct sockaddr *)&b->to, sizeof(b->to), buf, 200, NULL);
 	sip_udp_tx_release();
 	pthread_mutex_lock(&tx.lock);
-	b->small_sent_by_loop = tx.rpos == tx.wpos && tx.sleeping;
+	/* sent, and the ring starts again at its beginning, as the thread's
+	 * does when it empties it */
+	b->small_sent_by_loop = tx.rpos == 0 && tx.wpos == 0 && tx.sleeping;
 	pthread_mutex_unlock(&tx.lock);
 	sip_udp_tx_hold();
 	for (; seq < 12; seq++)

@@ -45,6 +45,7 @@
 #define AUTH_RAW_LEN 16 /* timestamp (8) + random (8) */
 #define AUTH_MAC_LEN 16
 #define AUTH_NC_BUCKETS 32768
+#define AUTH_NC_TAB_BYTES (AUTH_NC_BUCKETS * sizeof(struct auth_nc *))
 #define AUTH_NC_MAX 131072 /* nonces remembered at most; then the oldest go */
 #define AUTH_FIELD_MAX 512 /* longest credential field we look at */
 #define AUTH_NC_SWEEP_MS 10000
@@ -386,7 +387,7 @@ static struct auth_nc **auth_nc_buckets(void)
 
 	if (auth_nc_tab)
 		return auth_nc_tab;
-	p = mmap(NULL, AUTH_NC_BUCKETS * sizeof(*auth_nc_tab), PROT_READ | PROT_WRITE,
+	p = mmap(NULL, AUTH_NC_TAB_BYTES, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
@@ -400,7 +401,7 @@ static void auth_nc_give_back(void)
 {
 	if (auth_nc_count || !auth_nc_tab_dirty)
 		return;
-	madvise(auth_nc_tab, AUTH_NC_BUCKETS * sizeof(*auth_nc_tab), MADV_DONTNEED);
+	madvise(auth_nc_tab, AUTH_NC_TAB_BYTES, MADV_DONTNEED);
 	auth_nc_tab_dirty = false;
 }
 
@@ -546,7 +547,7 @@ static void auth_nc_clear(void)
 		auth_nc_remove(auth_nc_oldest);
 	octo_fifo_pool_release(&auth_nc_pool);
 	if (auth_nc_tab)
-		munmap(auth_nc_tab, AUTH_NC_BUCKETS * sizeof(*auth_nc_tab));
+		munmap(auth_nc_tab, AUTH_NC_TAB_BYTES);
 	auth_nc_tab = NULL;
 	auth_nc_tab_dirty = false;
 	auth_nc_floor = 0;
@@ -572,8 +573,8 @@ static unsigned auth_nc_sweep_cb(void *data)
 
 size_t sip_nonce_count_table_pages(void)
 {
-	size_t size = AUTH_NC_BUCKETS * sizeof(*auth_nc_tab), page, n = 0;
-	unsigned char vec[AUTH_NC_BUCKETS * sizeof(void *) / 4096 + 1];
+	size_t size = AUTH_NC_TAB_BYTES, page, n = 0;
+	unsigned char vec[AUTH_NC_TAB_BYTES / 4096 + 1];
 	long ps = sysconf(_SC_PAGESIZE);
 
 	page = ps > 0 ? (size_t)ps : 4096;

@@ -1008,10 +1008,12 @@ static int media_rx_batch(struct media_worker *w, struct sip_media *m)
 			if (fwd)
 				media_forward(w, m, peer, pkt, len, off, plen, true, &ntx);
 		} else if (kind == PK_AUDIO && peer) {
-			if (m->rec_armed && m->tap)
-				sip_rec_audio(m->tap, m->codec, pkt + off, plen);
-			if (m->rec_armed && peer->tap) /* the recording's beep, to the peer */
-				sip_rec_beep(peer->tap, m->codec, pkt + off, plen);
+			if (m->rec_armed) {
+				if (m->tap)
+					sip_rec_audio(m->tap, m->codec, pkt + off, plen);
+				if (peer->tap) /* the recording's beep, to the peer */
+					sip_rec_beep(peer->tap, m->codec, pkt + off, plen);
+			}
 			media_forward(w, m, peer, pkt, len, off, plen, false, &ntx);
 		}
 	}
@@ -1021,13 +1023,14 @@ static int media_rx_batch(struct media_worker *w, struct sip_media *m)
 	return n;
 }
 
-/* Idle and relay: reads m's RTP socket dry (it is edge-triggered), or
+/* Reads one of m's sockets dry with `batch` (they are edge-triggered), or
  * MEDIA_DRAIN_MAX batches: a flood on one leg does not starve the others,
  * and its next datagram queues the socket again. */
-static void media_rx(struct media_worker *w, struct sip_media *m)
+static void media_read_dry(struct media_worker *w, struct sip_media *m,
+			   int (*batch)(struct media_worker *, struct sip_media *))
 {
 	for (int k = 0; k < MEDIA_DRAIN_MAX; k++)
-		if (media_rx_batch(w, m) < MEDIA_BATCH || atomic_load(&m->dead))
+		if (batch(w, m) < MEDIA_BATCH || atomic_load(&m->dead))
 			break;
 }
 
@@ -1123,14 +1126,6 @@ static int media_rtcp_rx_batch(struct media_worker *w, struct sip_media *m)
 		atomic_fetch_add_explicit(&peer->rtcp_tx, media_send_queued(w, peer->rtcp_fd, ntx),
 					  memory_order_relaxed);
 	return n;
-}
-
-/* Reads m's RTCP socket dry, as media_rx does its RTP socket. */
-static void media_rtcp_rx(struct media_worker *w, struct sip_media *m)
-{
-	for (int k = 0; k < MEDIA_DRAIN_MAX; k++)
-		if (media_rtcp_rx_batch(w, m) < MEDIA_BATCH || atomic_load(&m->dead))
-			break;
 }
 
 /* ---------------------------------------------------------------- terminated legs (libortp) */
@@ -1331,7 +1326,7 @@ static bool term_session(struct sip_media *m)
 	rtp_session_set_scheduling_mode(s, 0);
 	rtp_session_set_blocking_mode(s, 0);
 	/* reports go out through term_rtcp_sendto; what comes in is read
-	 * by the worker (media_rtcp_rx) */
+	 * by the worker (media_rtcp_rx_batch) */
 	rtp_session_enable_rtcp(s, TRUE);
 	rtp_session_set_rtcp_report_interval(s, 5000);
 	rtp_session_set_recv_buf_size(s, MEDIA_BUF);
@@ -1501,11 +1496,11 @@ static void *media_main(void *arg)
 			if (atomic_load(&tag->m->dead) || atomic_load(&tag->m->owner) != w)
 				continue;
 			if (tag->rtcp)
-				media_rtcp_rx(w, tag->m);
+				media_read_dry(w, tag->m, media_rtcp_rx_batch);
 			else if (tag->m->mode == MEDIA_TERM)
 				term_pump(w, tag->m);
 			else
-				media_rx(w, tag->m);
+				media_read_dry(w, tag->m, media_rx_batch);
 			legs++;
 		}
 		if (tick)

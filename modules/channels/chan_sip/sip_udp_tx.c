@@ -167,7 +167,8 @@ void sip_udp_tx_release(void)
 			 * so that no one else takes these records; the ring
 			 * holds only them (the thread sleeps on an empty one). */
 			tx.wake_due = false;
-			tx.rpos = tx_send_range(tx.rpos, tx.wpos);
+			tx_send_range(tx.rpos, tx.wpos);
+			tx.wpos = tx.rpos = 0; /* empty: start again at the beginning */
 		} else {
 			tx_wake_locked();
 		}
@@ -200,7 +201,8 @@ static void tx_failed(const struct tx_rec *r, int err)
 }
 
 /* Sends the records in [from, to) of the ring; returns where it stopped
- * (== to). No lock: the producer does not touch that part. */
+ * (== to). The thread calls it without the lock (the producer does not
+ * touch that part), the loop with it (sip_udp_tx_release). */
 static uint64_t tx_send_range(uint64_t from, uint64_t to)
 {
 	struct mmsghdr mm[TX_BATCH];
